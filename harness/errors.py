@@ -1,0 +1,40 @@
+"""The harness's error hierarchy.
+
+    HarnessError            anything the CLI reports as one line and a non-zero exit
+    ├── ProfileError        models.conf: file, line and key named
+    ├── ServingError        compose up/down, health-wait, port clashes
+    │   └── ServerDied      the server container exited or was OOM-killed
+    ├── EndpointError       an HTTP endpoint did not answer as expected (URL named)
+    ├── ImageError          building or finding images and their inputs
+    └── SandboxError        running untrusted code in a container
+
+Lower-level errors are mapped into this tree with ``raise ... from``.
+"""
+
+
+class HarnessError(Exception):
+    """Base of every error the CLI turns into a one-line message."""
+
+
+class ProfileError(HarnessError):
+    """A models.conf problem; the message names file, line and key."""
+
+
+class ServingError(HarnessError):
+    """The server could not be brought up, waited for, or taken down."""
+
+
+class ServerDied(ServingError):
+    """The server container stopped while we waited for it to become healthy."""
+
+
+class EndpointError(HarnessError):
+    """An HTTP endpoint was unreachable or answered with something unusable."""
+
+
+class ImageError(HarnessError):
+    """An image or one of its offline inputs is missing or failed to build."""
+
+
+class SandboxError(HarnessError):
+    """Sandboxed execution could not be carried out."""

@@ -85,7 +85,7 @@ def port_is_free(host: str, port: int) -> bool:
 
 def _port_holder(port: int) -> str:
     try:
-        users = docker.container.list(filters={"publish": str(port)})
+        users = docker.container.list(filters=[("publish", str(port))])
     except DockerException:
         users = []
     if users:

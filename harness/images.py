@@ -140,7 +140,8 @@ def build_image(source_dir: Path, tag: str, *, inputs: list[Path], build_args: d
     try:
         for line in docker.build(staging_dir, tags=[tag], build_args=build_args, progress="plain",
                                  stream_logs=True, load=True):
-            print(f"  {line.rstrip()}", file=sys.stderr, flush=True)
+            if line.strip():
+                print(f"  {line.rstrip()}", file=sys.stderr, flush=True)
     except DockerException as exc:
         raise ImageError(f"building {tag} failed (exit {exc.return_code}); see the build log above") from exc
 

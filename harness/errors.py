@@ -6,7 +6,8 @@
     │   └── ServerDied      the server container exited or was OOM-killed
     ├── EndpointError       an HTTP endpoint did not answer as expected (URL named)
     ├── ImageError          building or finding images and their inputs
-    └── SandboxError        running untrusted code in a container
+    ├── SandboxError        running untrusted code in a container
+    └── ComparisonError     unusable outcome/baseline files, or a regression gate refused
 
 Lower-level errors are mapped into this tree with ``raise ... from``.
 """
@@ -38,3 +39,7 @@ class ImageError(HarnessError):
 
 class SandboxError(HarnessError):
     """Sandboxed execution could not be carried out."""
+
+
+class ComparisonError(HarnessError):
+    """An outcome or baseline file is unusable, or a comparison cannot gate (non-canonical run)."""

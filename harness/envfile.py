@@ -13,6 +13,7 @@ import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.atomicfile import write_text_atomic
 from harness.profiles import Profile
 
 PROJECT_PREFIX = "bw-"
@@ -64,8 +65,4 @@ def render_env(profile: Profile, *, now: datetime | None = None) -> str:
 
 def write_env(profile: Profile, path: Path) -> Path:
     """Write the .env atomically (never a half-written file) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(render_env(profile), encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_text_atomic(path, render_env(profile))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from harness.atomicfile import write_text_atomic
+
 MANIFEST_SCHEMA_VERSION = 1
 
 
@@ -88,10 +90,7 @@ class ManifestStore:
     def save(self) -> None:
         with self._lock:
             self.manifest.updated_at = utc_now()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_name(self.path.name + ".partial")
-            partial.write_text(self.manifest.model_dump_json(indent=2), encoding="utf-8")
-            partial.replace(self.path)
+            write_text_atomic(self.path, self.manifest.model_dump_json(indent=2))
 
 
 def overlap_seconds(manifest: Manifest) -> float:

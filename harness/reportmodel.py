@@ -1,0 +1,91 @@
+"""What a report shows, as typed data: filled from result files, rendered by templates.
+
+Keeping this view-model apart from the result formats means templates never dig through
+raw JSON, and a result format change touches one adapter (``reportdata.py``) only.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Interval(BaseModel):
+    """A proportion with its Wilson 95% interval, all in percent."""
+
+    k: int
+    n: int
+    pct: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.pct:.1f}% [{self.low:.1f}–{self.high:.1f}]"
+
+
+class PackRow(BaseModel):
+    pack: str
+    version: str
+    passed: Interval
+    mean_score: float
+    p50_s: float | None = None
+    p95_s: float | None = None
+    status: str = ""
+
+
+class EvalRow(BaseModel):
+    dataset: str
+    tasks: int
+    base: Interval
+    plus: Interval
+    empty: int = 0
+    truncated: int = 0
+    recovered: int = 0
+    min_time_limit_s: float | None = None
+
+
+class ThroughputView(BaseModel):
+    ttft_ms: float | None = None
+    decode_tps: float | None = None
+    wall_tps: float | None = None
+    pp_tps: dict[str, float | None] = Field(default_factory=dict)  # prompt length label -> tokens/s
+    concurrency_tps: dict[str, float | None] = Field(default_factory=dict)  # streams -> aggregate tokens/s
+    early_stops: int = 0
+    runs: int = 0
+    load_s: float | None = None
+    vram_peak_mib: float | None = None
+    vram_note: str = ""
+
+
+class ProfileReport(BaseModel):
+    profile: str
+    name: str = ""
+    status: str
+    reason: str = ""
+    steps: list[tuple[str, str, float | None]] = Field(default_factory=list)  # name, status, seconds
+    provenance: dict[str, str] = Field(default_factory=dict)
+    throughput: ThroughputView | None = None
+    packs: list[PackRow] = Field(default_factory=list)
+    failure_breakdown: dict[str, int] = Field(default_factory=dict)
+    quality_line: str = ""
+    evalplus: list[EvalRow] = Field(default_factory=list)
+
+
+class ReferenceRow(BaseModel):
+    model: str
+    humaneval_plus: float | None = None
+    mbpp_plus: float | None = None
+    source: str = ""
+
+
+class Report(BaseModel):
+    title: str = "benchwright report"
+    generated_at: str
+    run_id: str
+    harness_version: str
+    git_commit: str
+    wall_seconds: float | None = None
+    overlap_seconds: float | None = None
+    pipelined: bool = True
+    profiles: list[ProfileReport]
+    references: list[ReferenceRow] = Field(default_factory=list)
+    reference_note: str = ""

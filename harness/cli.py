@@ -13,7 +13,7 @@ from pathlib import Path
 from python_on_whales import DockerException
 from tabulate import tabulate
 
-from harness import compare_cli, images, serving, verify
+from harness import bench_cli, compare_cli, images, serving, verify
 from harness.envfile import write_env
 from harness.errors import HarnessError
 from harness.profiles import get_profile, load_profiles
@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--profile", default=DEMO_PROFILE)
     sub.add_argument("--base-image")
     compare_cli.register(verbs, common)
+    bench_cli.register(verbs, common)
     return parser
 
 

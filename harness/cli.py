@@ -14,7 +14,12 @@ from pathlib import Path
 from python_on_whales import DockerException
 from tabulate import tabulate
 
-from harness import allbench, compare_cli, images, serving, verify
+from harness import allbench
+from harness import bench_cli
+from harness import compare_cli
+from harness import images
+from harness import serving
+from harness import verify
 from harness.envfile import write_env
 from harness.errors import HarnessError
 from harness.profiles import get_profile, load_profiles
@@ -184,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--profile", default=DEMO_PROFILE)
     sub.add_argument("--base-image")
     compare_cli.register(verbs, common)
+    bench_cli.register(verbs, common)
     return parser
 
 

@@ -6,7 +6,8 @@
     │   └── ServerDied      the server container exited or was OOM-killed
     ├── EndpointError       an HTTP endpoint did not answer as expected (URL named)
     ├── ImageError          building or finding images and their inputs
-    └── SandboxError        running untrusted code in a container
+    ├── SandboxError        running untrusted code in a container
+    └── PackError           quality packs and result files: file, line and field named
 
 Lower-level errors are mapped into this tree with ``raise ... from``.
 """
@@ -38,3 +39,7 @@ class ImageError(HarnessError):
 
 class SandboxError(HarnessError):
     """Sandboxed execution could not be carried out."""
+
+
+class PackError(HarnessError):
+    """A pack or result file is malformed; the message names file, line and field."""

@@ -18,6 +18,7 @@ from harness import allbench
 from harness import bench_cli
 from harness import compare_cli
 from harness import images
+from harness import packs_cli
 from harness import serving
 from harness import verify
 from harness.envfile import write_env
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--base-image")
     compare_cli.register(verbs, common)
     bench_cli.register(verbs, common)
+    packs_cli.register(verbs, common)
     return parser
 
 

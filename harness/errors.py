@@ -7,7 +7,8 @@
     ├── EndpointError       an HTTP endpoint did not answer as expected (URL named)
     ├── ImageError          building or finding images and their inputs
     ├── SandboxError        running untrusted code in a container
-    └── ComparisonError     unusable outcome/baseline files, or a regression gate refused
+    ├── ComparisonError     unusable outcome/baseline files, or a regression gate refused
+    └── PackError           quality packs and result files: file, line and field named
 
 Lower-level errors are mapped into this tree with ``raise ... from``.
 """
@@ -43,3 +44,7 @@ class SandboxError(HarnessError):
 
 class ComparisonError(HarnessError):
     """An outcome or baseline file is unusable, or a comparison cannot gate (non-canonical run)."""
+
+
+class PackError(HarnessError):
+    """A pack or result file is malformed; the message names file, line and field."""

@@ -1,0 +1,157 @@
+"""Loading packs: our folder format and BenchLocal-format JSONL files.
+
+Our format: ``packs/<id>/pack.json`` (PackMeta) + ``packs/<id>/scenarios.jsonl`` (one Scenario
+per line). BenchLocal format: one ``.jsonl`` file whose first line is a ``{"__meta__": true,
+"pack_id": ...}`` object and whose other lines are scenarios; fields we do not know are kept
+in ``Scenario.extras``. Any problem is one PackError naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from harness.errors import PackError
+from harness.packs.schema import Pack, PackMeta, Scenario
+from harness.packs.verifiers import VERIFIERS
+
+PACK_META_FILE = "pack.json"
+SCENARIOS_FILE = "scenarios.jsonl"
+_BENCHLOCAL_META_KEYS = {"pack_id": "id", "version": "version", "title": "title", "name": "title",
+                         "license": "license", "description": "description",
+                         "sampling_defaults": "sampling_defaults", "default_thinking": "default_thinking",
+                         "default_max_seconds": "default_max_seconds",
+                         "timeout_reference_tps": "timeout_reference_tps", "verifier_module": "verifier_module"}
+_SCENARIO_KEYS = set(Scenario.model_fields) - {"extras"}
+
+
+def _where(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(root)"
+
+
+def _validate(model: type[BaseModel], data: Any, place: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise PackError(f"{place}: field {_where(error)}: {message}") from None
+
+
+def _check_verifier(scenario: Scenario, place: str) -> None:
+    kind = scenario.verifier.type
+    if kind not in VERIFIERS:
+        raise PackError(f"{place}: field verifier.type: unknown verifier {kind!r} (known: {', '.join(VERIFIERS)})")
+    try:
+        VERIFIERS[kind].Spec.model_validate(scenario.verifier.model_dump())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise PackError(f"{place}: scenario {scenario.id}: field verifier.{_where(error)}: {error['msg']}") from None
+
+
+def _read_json_lines(path: Path) -> list[tuple[int, dict]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise PackError(f"{path}:{number}: not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise PackError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+        rows.append((number, value))
+    return rows
+
+
+def _scenarios(path: Path, rows: list[tuple[int, dict]], *, keep_extras: bool) -> list[Scenario]:
+    scenarios: list[Scenario] = []
+    seen: dict[str, int] = {}
+    for number, row in rows:
+        place = f"{path}:{number}"
+        if keep_extras:
+            extras = {k: v for k, v in row.items() if k not in _SCENARIO_KEYS}
+            row = {k: v for k, v in row.items() if k in _SCENARIO_KEYS} | {"extras": extras}
+        scenario = _validate(Scenario, row, place)
+        if scenario.id in seen:
+            raise PackError(f"{place}: field id: duplicate scenario id {scenario.id!r} (first on line {seen[scenario.id]})")
+        seen[scenario.id] = number
+        _check_verifier(scenario, place)
+        scenarios.append(scenario)
+    if not scenarios:
+        raise PackError(f"{path}: no scenarios")
+    return scenarios
+
+
+def load_pack_dir(directory: Path) -> Pack:
+    """A pack in our folder format."""
+    meta_path = directory / PACK_META_FILE
+    try:
+        meta_data = json.loads(meta_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackError(f"{meta_path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise PackError(f"{meta_path}: not valid JSON ({exc})") from None
+    meta = _validate(PackMeta, meta_data, str(meta_path))
+    if meta.id != directory.name:
+        raise PackError(f"{meta_path}: field id: {meta.id!r} must match the folder name {directory.name!r}")
+    scenarios_path = directory / SCENARIOS_FILE
+    scenarios = _scenarios(scenarios_path, _read_json_lines(scenarios_path), keep_extras=False)
+    return Pack(meta=meta, scenarios=scenarios, source=str(directory))
+
+
+def load_benchlocal(path: Path) -> Pack:
+    """A BenchLocal-format JSONL pack (``__meta__`` line first)."""
+    rows = _read_json_lines(path)
+    if not rows or rows[0][1].get("__meta__") is not True:
+        raise PackError(f"{path}:1: field __meta__: first line must be a {{\"__meta__\": true, \"pack_id\": ...}} object")
+    number, raw_meta = rows[0]
+    meta_data = {ours: raw_meta[theirs] for theirs, ours in _BENCHLOCAL_META_KEYS.items() if theirs in raw_meta}
+    meta_data["format"] = "benchlocal"
+    meta = _validate(PackMeta, meta_data, f"{path}:{number}")
+    return Pack(meta=meta, scenarios=_scenarios(path, rows[1:], keep_extras=True), source=str(path))
+
+
+def load_pack(path: Path) -> Pack:
+    """A pack folder (our format) or a BenchLocal .jsonl file."""
+    if path.is_dir():
+        return load_pack_dir(path)
+    if path.suffix == ".jsonl" and path.is_file():
+        return load_benchlocal(path)
+    raise PackError(f"{path}: not a pack folder (with {PACK_META_FILE}) or a BenchLocal .jsonl file")
+
+
+def discover_packs(packs_dir: Path) -> dict[str, Pack]:
+    """Every pack folder under packs_dir, by id, in name order."""
+    if not packs_dir.is_dir():
+        raise PackError(f"{packs_dir}: packs folder not found")
+    return {d.name: load_pack_dir(d) for d in sorted(packs_dir.iterdir()) if (d / PACK_META_FILE).is_file()}
+
+
+def select(packs: dict[str, Pack], *, mode: str | None = None, pack_ids: list[str] = (),
+           scenario_refs: list[str] = ()) -> list[Pack]:
+    """The packs (and scenarios) a run covers: a mode, pack ids, or PACK/SCENARIO references."""
+    if scenario_refs:
+        chosen: dict[str, list[str]] = {}
+        for ref in scenario_refs:
+            pack_id, _, scenario_id = ref.partition("/")
+            if pack_id not in packs:
+                raise PackError(f"--scenario {ref}: no pack {pack_id!r} (known: {', '.join(packs)})")
+            if scenario_id not in {s.id for s in packs[pack_id].scenarios}:
+                raise PackError(f"--scenario {ref}: pack {pack_id} has no scenario {scenario_id!r}")
+            chosen.setdefault(pack_id, []).append(scenario_id)
+        return [packs[p].model_copy(update={"scenarios": [s for s in packs[p].scenarios if s.id in ids]})
+                for p, ids in chosen.items()]
+    if pack_ids:
+        missing = [p for p in pack_ids if p not in packs]
+        if missing:
+            raise PackError(f"--pack {missing[0]}: no such pack (known: {', '.join(packs)})")
+        return [packs[p] for p in pack_ids]
+    return [p for p in packs.values() if mode in p.meta.modes]

@@ -1,0 +1,75 @@
+"""Text views of a RunResult: the pack table, the failure breakdown and the Quality line."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from harness.packs.schema import RunResult, ScenarioResult
+
+
+def _seconds(ms: float | None) -> str:
+    return "n/a" if ms is None else f"{ms / 1000:.1f}s"
+
+
+def pack_table(result: RunResult) -> str:
+    """Markdown table: Pack | Pass/Total | Score | p50 | p95 | Status."""
+    tag = "" if result.sampling.canonical else " NON-CANONICAL"
+    rows = []
+    for pack in result.packs:
+        status = "ok" if pack.infra_failures == 0 else f"{pack.infra_failures} infra failure(s)"
+        rows.append([pack.pack_id, f"{pack.passed}/{pack.total}", f"{pack.mean_score:.1f}",
+                     _seconds(pack.p50_latency_ms), _seconds(pack.p95_latency_ms), status + tag])
+    return tabulate(rows, headers=["Pack", "Pass/Total", "Score", "p50", "p95", "Status"], tablefmt="github")
+
+
+def failure_breakdown(result: RunResult) -> str:
+    """One line per failure mode: count and the scenarios it hit."""
+    failed: dict[str, list[ScenarioResult]] = {}
+    for pack in result.packs:
+        for scenario in pack.scenarios:
+            if scenario.failure_mode != "passed":
+                failed.setdefault(scenario.failure_mode, []).append(scenario)
+    if not failed:
+        return "Failure breakdown: none"
+    lines = ["Failure breakdown:"]
+    for mode, items in sorted(failed.items(), key=lambda kv: -len(kv[1])):
+        names = ", ".join(f"{s.pack_id}/{s.scenario_id}" for s in items[:6]) + (" …" if len(items) > 6 else "")
+        lines.append(f"  {mode:<20} {len(items):>3}  {names}")
+    return "\n".join(lines)
+
+
+def quality_line(result: RunResult) -> str:
+    """``Quality: pack passed/total (mean score%) · …`` — ready to paste."""
+    parts = [f"{p.pack_id} {p.passed}/{p.total} ({p.mean_score:.0f}%)" for p in result.packs]
+    tag = " [NON-CANONICAL]" if not result.sampling.canonical else ""
+    return "Quality: " + " · ".join(parts) + tag
+
+
+def summary(result: RunResult) -> str:
+    """Everything printed at the end of a run."""
+    head = (f"Packs run {result.run_id}: {result.model} at {result.endpoint} ({result.mode}, "
+            f"sampling {'canonical' if result.sampling.canonical else result.sampling.source + ' NON-CANONICAL'}, "
+            f"thinking {result.thinking.requested} via {result.thinking.control})")
+    return "\n\n".join([head, pack_table(result), failure_breakdown(result), quality_line(result)])
+
+
+def describe_scenario(scenario: ScenarioResult, *, full: bool) -> str:
+    """One scenario for ``inspect``: verdict, checks, and with ``full`` the requests and replies."""
+    lines = [f"{scenario.pack_id}/{scenario.scenario_id} [{scenario.category}] {scenario.status} "
+             f"score {scenario.score:.0f} {scenario.failure_mode} ({scenario.latency_ms / 1000:.1f}s, "
+             f"{scenario.completion_tokens} completion tokens, budget {scenario.budget_s:g}s)",
+             f"  detail: {scenario.detail}"]
+    lines += [f"  [{'x' if c.ok else ' '}] {c.name}" + (f" — {c.detail}" if c.detail and not c.ok else "")
+              for c in scenario.checks]
+    if scenario.reply is not None:
+        for call in scenario.reply.tool_calls:
+            lines.append(f"  tool call (turn {call.turn}): {call.name}({call.arguments}) -> {call.result}")
+        text = scenario.reply.content if full else scenario.reply.content[:300]
+        lines.append(f"  reply ({scenario.reply.content_source}, finish={scenario.reply.finish_reason}): {text!r}")
+    if full:
+        import json
+        for index, exchange in enumerate(scenario.exchanges, start=1):
+            lines.append(f"  --- request {index} ---\n{json.dumps(exchange.request, indent=1)}")
+            lines.append(f"  --- response {index} ---\n"
+                         f"{json.dumps(exchange.response, indent=1) if exchange.response else exchange.error}")
+    return "\n".join(lines)

@@ -1,0 +1,362 @@
+"""Running packs against an endpoint: requests, tool loops, timeouts, retries, journal, progress.
+
+Per scenario: build the request, send it under the scenario's wall-clock budget, answer each
+tool call with the scenario's mock result (up to ``max_turns`` turns), then hand the Reply to
+the verifier. Infrastructure failures (5xx, connection lost) are retried a bounded number of
+times; content failures never are. Every finished scenario is appended to a journal (one
+JSON line, flushed and fsynced) so ``resume`` redoes only unfinished work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from harness.errors import PackError
+from harness.packs.client import EndpointInfo, measure_tps, post_chat, probe_endpoint, read_message
+from harness.packs.schema import (INFRA_FAILURES, RETRIED_FAILURES, Exchange, Pack, PackResult, Reply, RunResult,
+                                  Sampling, SamplingProvenance, Scenario, ScenarioResult, ThinkingState,
+                                  TimeoutPolicy, ToolCallRecord, status_for)
+from harness.packs.verifiers import judge
+from harness.packs.verifiers._common import match_value
+
+HARNESS_VERSION = "0.1.0"
+CANONICAL_SAMPLING = Sampling(temperature=0.0)
+DEFAULT_MAX_TOKENS = 512
+JOURNAL_TAG = "benchwright-packs-journal"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a run needs besides the packs; the CLI builds it from flags."""
+
+    base_url: str
+    model: str | None = None
+    profile_id: str | None = None
+    mode: str = "medium"
+    sampling_source: Literal["canonical", "server", "explicit"] = "canonical"
+    explicit_sampling: Sampling = field(default_factory=Sampling)
+    thinking: bool | None = None
+    thinking_budget_tokens: int | None = None
+    max_tokens_cap: int | None = None
+    timeout_override_s: float | None = None
+    concurrency: int | None = None
+    retries: int = 2
+    retry_backoff_s: float = 1.0
+    progress: Callable[[str], None] | None = None
+
+
+def sampling_for(options: RunOptions) -> Sampling:
+    """The sampler fields every request carries (max_tokens is set per scenario)."""
+    if options.sampling_source == "server":
+        return Sampling()
+    if options.sampling_source == "explicit":
+        return options.explicit_sampling.model_copy(update={"max_tokens": None})
+    return CANONICAL_SAMPLING
+
+
+def max_tokens_for(pack: Pack, scenario: Scenario, options: RunOptions) -> int:
+    wanted = (scenario.sampling_overrides.max_tokens if scenario.sampling_overrides else None) \
+        or pack.meta.sampling_defaults.max_tokens or DEFAULT_MAX_TOKENS
+    return min(wanted, options.max_tokens_cap) if options.max_tokens_cap else wanted
+
+
+def budget_seconds(pack: Pack, scenario: Scenario, max_tokens: int, measured_tps: float | None,
+                   override_s: float | None) -> float:
+    """base × max(1, reference TPS / measured TPS) × max(1, max_tokens / baseline tokens)."""
+    if override_s is not None:
+        return override_s
+    base = scenario.max_seconds_override or pack.meta.default_max_seconds
+    speed = max(1.0, pack.meta.timeout_reference_tps / measured_tps) if measured_tps else 1.0
+    length = max(1.0, max_tokens / pack.meta.baseline_max_tokens)
+    return round(base * speed * length, 2)
+
+
+def thinking_for(pack: Pack, options: RunOptions) -> bool:
+    return pack.meta.default_thinking if options.thinking is None else options.thinking
+
+
+def build_payload(info: EndpointInfo, pack: Pack, scenario: Scenario, messages: list[dict],
+                  options: RunOptions) -> dict[str, Any]:
+    """The exact request body for one turn."""
+    max_tokens = max_tokens_for(pack, scenario, options)
+    thinking = thinking_for(pack, options)
+    if thinking and options.thinking_budget_tokens:
+        max_tokens += options.thinking_budget_tokens  # room to think without starving the answer
+    payload: dict[str, Any] = {"model": info.model, "messages": messages, "max_tokens": max_tokens,
+                               **sampling_for(options).model_dump(exclude_none=True)}
+    if scenario.tools:
+        payload["tools"] = scenario.tools
+    if info.thinking_control == "chat_template_kwargs":
+        payload["chat_template_kwargs"] = {"enable_thinking": thinking}
+    elif info.thinking_control == "reasoning_effort":
+        payload["reasoning_effort"] = "medium" if thinking else "low"
+    return payload
+
+
+def mock_result(scenario: Scenario, name: str, arguments: Any) -> Any:
+    """The scenario's mock answer to a tool call (first matching rule), or an unknown-tool error."""
+    args = arguments if isinstance(arguments, dict) else {}
+    for rule in scenario.tool_results:
+        if rule.name == name and all(match_value(m, args.get(k)) for k, m in (rule.when_args or {}).items()):
+            return rule.result
+    return {"error": f"unknown tool or arguments: {name}"}
+
+
+def _parse_arguments(raw: Any) -> tuple[Any, bool]:
+    if isinstance(raw, dict):
+        return raw, True
+    try:
+        value = json.loads(raw or "{}")
+        return value, isinstance(value, dict)
+    except (TypeError, ValueError):
+        return raw, False
+
+
+def _send(client: httpx.Client, info: EndpointInfo, payload: dict, deadline: float,
+          options: RunOptions) -> tuple[Any, int]:
+    """post_chat with bounded retries for infrastructure failures only; (outcome, retries used)."""
+    retries = 0
+    while True:
+        outcome = post_chat(client, info.base_url, payload, deadline)
+        if outcome.failure not in RETRIED_FAILURES or retries >= options.retries:
+            return outcome, retries
+        if time.monotonic() + options.retry_backoff_s >= deadline:
+            return outcome, retries
+        retries += 1
+        time.sleep(options.retry_backoff_s * retries)
+
+
+def run_scenario(client: httpx.Client, info: EndpointInfo, pack: Pack, scenario: Scenario,
+                 options: RunOptions, budget_s: float) -> ScenarioResult:
+    """Run one scenario (all its turns) and judge it."""
+    started = time.monotonic()
+    deadline = started + budget_s
+    messages = [dict(m) for m in scenario.messages]
+    exchanges: list[Exchange] = []
+    calls: list[ToolCallRecord] = []
+    prompt_tokens = completion_tokens = retries_total = 0
+    reply = Reply()
+    for turn in range(1, scenario.max_turns + 1):
+        payload = build_payload(info, pack, scenario, [dict(m) for m in messages], options)
+        outcome, retries = _send(client, info, payload, deadline, options)
+        retries_total += retries
+        exchanges.append(Exchange(request=payload, response=outcome.body, error=outcome.error or None,
+                                  latency_ms=outcome.latency_ms))
+        if outcome.failure is not None:
+            return _result(pack, scenario, score=0, failure_mode=outcome.failure, detail=outcome.error,
+                           reply=reply if turn > 1 else None, exchanges=exchanges, started=started,
+                           budget_s=budget_s, tokens=(prompt_tokens, completion_tokens), retries=retries_total)
+        choice = outcome.body["choices"][0]
+        message = choice.get("message") or {}
+        usage = outcome.body.get("usage") or {}
+        prompt_tokens += usage.get("prompt_tokens") or 0
+        completion_tokens += usage.get("completion_tokens") or 0
+        content, raw, reasoning, source = read_message(message)
+        tool_calls = message.get("tool_calls") or []
+        reply = Reply(content=content, raw_content=raw, reasoning=reasoning, content_source=source,
+                      tool_calls=calls, finish_reason=choice.get("finish_reason"), turns=turn)
+        if not tool_calls:
+            break
+        messages.append({"role": "assistant", "content": raw, "tool_calls": tool_calls})
+        for index, call in enumerate(tool_calls):
+            function = call.get("function") or {}
+            name = function.get("name") or ""
+            arguments, valid = _parse_arguments(function.get("arguments"))
+            result = mock_result(scenario, name, arguments)
+            calls.append(ToolCallRecord(turn=turn, name=name, arguments=arguments, arguments_valid_json=valid,
+                                        result=result))
+            messages.append({"role": "tool", "tool_call_id": call.get("id") or f"call_{turn}_{index}",
+                             "content": result if isinstance(result, str) else json.dumps(result)})
+        reply = reply.model_copy(update={"content": "", "tool_calls": list(calls)})
+    verdict = judge(scenario, reply)
+    return _result(pack, scenario, score=verdict.score, failure_mode=verdict.failure_mode, detail=verdict.detail,
+                   checks=verdict.checks, reply=reply, exchanges=exchanges, started=started, budget_s=budget_s,
+                   tokens=(prompt_tokens, completion_tokens), retries=retries_total)
+
+
+def _result(pack: Pack, scenario: Scenario, *, score: float, failure_mode: str, detail: str, reply: Reply | None,
+            exchanges: list[Exchange], started: float, budget_s: float, tokens: tuple[int, int], retries: int,
+            checks: list | None = None) -> ScenarioResult:
+    return ScenarioResult(pack_id=pack.meta.id, scenario_id=scenario.id, category=scenario.category, score=score,
+                          status=status_for(score), failure_mode=failure_mode, detail=detail, checks=checks or [],
+                          reply=reply, exchanges=exchanges, prompt_tokens=tokens[0], completion_tokens=tokens[1],
+                          latency_ms=round((time.monotonic() - started) * 1000, 1), budget_s=budget_s,
+                          retries=retries, scenario=scenario)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-int(fraction * 100) * len(ordered) // 100))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def aggregate(pack_id: str, version: str, source: str, fmt: str, results: list[ScenarioResult]) -> PackResult:
+    """A pack's totals from its scenario results (used by runs and by rescore)."""
+    answered = [r.latency_ms for r in results if r.failure_mode not in INFRA_FAILURES]
+    return PackResult(
+        pack_id=pack_id, version=version, source=source, format=fmt,
+        passed=sum(r.status == "pass" for r in results), partial=sum(r.status == "partial" for r in results),
+        total=len(results), mean_score=round(sum(r.score for r in results) / len(results), 2) if results else 0.0,
+        p50_latency_ms=percentile(answered, 0.50), p95_latency_ms=percentile(answered, 0.95),
+        infra_failures=sum(r.failure_mode in INFRA_FAILURES for r in results),
+        failure_counts=dict(Counter(r.failure_mode for r in results)), scenarios=results)
+
+
+def _identity(options: RunOptions, info: EndpointInfo) -> dict[str, Any]:
+    return {"endpoint": info.base_url, "model": info.model, "mode": options.mode,
+            "sampling_source": options.sampling_source, "sampling": sampling_for(options).model_dump(),
+            "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap}
+
+
+def read_journal(path: Path, identity: dict[str, Any]) -> dict[tuple[str, str], ScenarioResult]:
+    """Finished scenarios from a journal of the same run; infrastructure failures are left to redo."""
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except ValueError:
+        header = {}
+    if header.get("journal") != JOURNAL_TAG:
+        raise PackError(f"{path}:1: not a packs journal")
+    if header.get("identity") != identity:
+        changed = [k for k in identity if header.get("identity", {}).get(k) != identity[k]]
+        raise PackError(f"{path}: journal is from a different run ({', '.join(changed)} differ); "
+                        "delete it or run without --resume")
+    done: dict[tuple[str, str], ScenarioResult] = {}
+    for line in lines[1:]:
+        try:
+            result = ScenarioResult.model_validate_json(line)
+        except ValueError:
+            continue  # a line torn by a crash: that scenario is simply run again
+        if result.failure_mode not in INFRA_FAILURES:
+            done[(result.pack_id, result.scenario_id)] = result
+    return done
+
+
+class _Journal:
+    """Append-only JSONL of finished scenarios, fsynced per line."""
+
+    def __init__(self, path: Path | None, identity: dict[str, Any], resume: bool):
+        self.handle = None
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not (resume and path.is_file())
+        self.handle = path.open("w" if fresh else "a", encoding="utf-8")
+        if fresh:
+            self._write(json.dumps({"journal": JOURNAL_TAG, "identity": identity}))
+
+    def _write(self, line: str) -> None:
+        self.handle.write(line + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def add(self, result: ScenarioResult) -> None:
+        if self.handle:
+            self._write(result.model_dump_json())
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | None = None,
+              resume: bool = False, client: httpx.Client | None = None) -> RunResult:
+    """Run every scenario of the given packs and return the run's result record."""
+    started_at = _now()
+    own_client = client is None
+    client = client or httpx.Client()
+    try:
+        info = probe_endpoint(client, options.base_url, options.model)
+        tps = measure_tps(client, info) if options.timeout_override_s is None else None
+        concurrency = max(1, min(options.concurrency or info.slots or 1, info.slots or options.concurrency or 1))
+        identity = _identity(options, info)
+        done = read_journal(journal_path, identity) if (resume and journal_path) else {}
+        jobs = [(pack, s) for pack in packs for s in pack.scenarios if (pack.meta.id, s.id) not in done]
+        results: dict[tuple[str, str], ScenarioResult] = dict(done)
+        journal = _Journal(journal_path, identity, resume)
+        total = sum(len(p.scenarios) for p in packs)
+        say = options.progress or (lambda line: None)
+        if done:
+            say(f"resuming: {len(done)}/{total} scenarios already done")
+        try:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                futures = {}
+                for pack, scenario in jobs:
+                    budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options), tps,
+                                            options.timeout_override_s)
+                    futures[pool.submit(run_scenario, client, info, pack, scenario, options, budget)] = pack
+                try:
+                    for future in as_completed(futures):
+                        result = future.result()
+                        results[(result.pack_id, result.scenario_id)] = result
+                        journal.add(result)
+                        mark = "✓" if result.status == "pass" else "✗"
+                        say(f"[{len(results)}/{total}] {result.pack_id} {result.scenario_id} {mark} "
+                            f"{result.failure_mode} ({result.latency_ms / 1000:.1f}s)")
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+        finally:
+            journal.close()
+    finally:
+        if own_client:
+            client.close()
+    pack_results = [aggregate(p.meta.id, p.meta.version, p.source, p.meta.format,
+                              [results[(p.meta.id, s.id)] for s in p.scenarios]) for p in packs]
+    thinking_values = {thinking_for(p, options) for p in packs}
+    return RunResult(
+        run_id=uuid.uuid4().hex[:12], started_at=started_at, finished_at=_now(), harness_version=HARNESS_VERSION,
+        endpoint=info.base_url, model=info.model, profile=options.profile_id, mode=options.mode,
+        server_slots=info.slots, concurrency=concurrency,
+        sampling=SamplingProvenance(canonical=options.sampling_source == "canonical", source=options.sampling_source,
+                                    params=sampling_for(options)),
+        thinking=ThinkingState(requested=thinking_values.pop() if len(thinking_values) == 1 else None,
+                               control=info.thinking_control, budget_tokens=options.thinking_budget_tokens),
+        timeouts=TimeoutPolicy(measured_tps=tps, override_s=options.timeout_override_s),
+        complete=len(results) == sum(len(p.scenarios) for p in packs), packs=pack_results)
+
+
+def stderr_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def write_result(result: RunResult, path: Path) -> Path:
+    """Write the result JSON atomically (``.partial`` then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(result.model_dump_json(indent=1), encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def read_result(path: Path) -> RunResult:
+    """Load a result JSON, naming the file and field when it does not fit the schema."""
+    try:
+        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise PackError(f"{path}: not a packs result file ({' '.join(first[1:3]).strip() or first[0]})") from None

@@ -1,0 +1,274 @@
+"""Typed records on every arrow of the packs data flow.
+
+    PackMeta + Scenario  (loaded from packs/<id>/)  ->  request(s)  ->  Reply
+    Reply -> Verdict (pure verifier)  ->  ScenarioResult  ->  PackResult  ->  RunResult (JSON)
+
+RunResult is the one self-contained record of a run: later tools (reports, baselines, diff,
+rescore) read only this file, so it carries the scenario definitions, exact requests and raw
+replies next to the scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESULT_SCHEMA_VERSION = 1
+PASS_SCORE = 85.0
+PARTIAL_SCORE = 60.0
+
+FailureMode = Literal[
+    "passed",             # score >= PASS_SCORE
+    "verifier_fail",      # answered, but the checks said no (partial credit possible)
+    "wrong_answer",       # a final answer was found and it is wrong
+    "invalid_json",       # JSON was required and the reply does not parse
+    "no_answer_found",    # empty reply, or no final answer where one was required
+    "schema_violation",   # parsed, but the declared top-level shape/fields are wrong
+    "wrong_structure",    # a non-JSON format that does not parse or has the wrong shape
+    "token_limit",        # a content failure while finish_reason == "length"
+    "timeout",            # the per-scenario budget ran out
+    "http_error",         # the server answered 4xx (not retried)
+    "server_error",       # the server answered 5xx (retried, then recorded)
+    "endpoint_unreachable",  # connection refused/reset (retried, then recorded)
+]
+FAILURE_MODES: tuple[str, ...] = FailureMode.__args__  # type: ignore[attr-defined]
+INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable"})
+RETRIED_FAILURES = frozenset({"server_error", "endpoint_unreachable"})
+Status = Literal["pass", "partial", "fail"]
+
+
+def status_for(score: float) -> Status:
+    """The upstream thresholds: pass >= 85, partial >= 60, fail otherwise."""
+    return "pass" if score >= PASS_SCORE else "partial" if score >= PARTIAL_SCORE else "fail"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sampling(_Strict):
+    """Sampler settings sent with a request; None means "leave it to the server"."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+
+    def merged(self, override: "Sampling | None") -> "Sampling":
+        """This sampling with every field the override sets replaced."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class PackMeta(_Strict):
+    """Pack metadata (pack.json, or the BenchLocal ``__meta__`` line)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: str
+    title: str = ""
+    license: str = ""
+    description: str = ""
+    sampling_defaults: Sampling = Sampling(max_tokens=512)
+    default_thinking: bool = False
+    default_max_seconds: float = Field(default=60.0, gt=0)
+    timeout_reference_tps: float = Field(default=30.0, gt=0)
+    baseline_max_tokens: int = Field(default=512, gt=0, description="max_tokens the base seconds were set for")
+    format: Literal["benchwright", "benchlocal"] = "benchwright"
+    modes: list[Literal["quick", "medium"]] = Field(default=["medium"], description="run modes that include this pack")
+    verifier_module: str | None = Field(default=None, description="BenchLocal field, kept for provenance")
+
+
+class VerifierSpec(BaseModel):
+    """Which verifier judges a scenario and with what checks; each verifier validates its own fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    asserts: list[dict[str, Any]] = []
+
+
+class ToolResultRule(_Strict):
+    """A mock tool result: the first rule whose name (and argument subset) matches answers the call."""
+
+    name: str
+    when_args: dict[str, Any] | None = None
+    result: Any
+
+
+class ToolCallOut(_Strict):
+    """One tool call the model made in a reference turn (and in a recorded reply)."""
+
+    name: str
+    arguments: dict[str, Any] | str = {}
+
+
+class ReferenceTurn(_Strict):
+    """One assistant turn of a passing answer: documents the scenario and drives the test double."""
+
+    content: str = ""
+    tool_calls: list[ToolCallOut] = []
+
+
+class Scenario(_Strict):
+    """One prompt (or tool conversation) with the verifier that judges it."""
+
+    id: str = Field(min_length=1)
+    category: str = ""
+    description: str = ""
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_results: list[ToolResultRule] = []
+    max_turns: int = Field(default=8, ge=1, le=8)
+    verifier: VerifierSpec
+    sampling_overrides: Sampling | None = None
+    max_seconds_override: float | None = Field(default=None, gt=0)
+    expected: Any = None
+    reference_turns: list[ReferenceTurn] = []
+    extras: dict[str, Any] = Field(default={}, description="unrecognised BenchLocal fields, kept verbatim")
+
+
+class Pack(_Strict):
+    """A loaded pack: its metadata, its scenarios and where they came from."""
+
+    meta: PackMeta
+    scenarios: list[Scenario]
+    source: str
+
+
+class ToolCallRecord(_Strict):
+    """A tool call the model made, the turn it made it in and the mock result it got back."""
+
+    turn: int
+    name: str
+    arguments: Any
+    arguments_valid_json: bool = True
+    result: Any = None
+
+
+class Reply(_Strict):
+    """What the model said, as the verifiers see it (``content`` has ``<think>`` stripped)."""
+
+    content: str = ""
+    raw_content: str = ""
+    reasoning: str = ""
+    content_source: Literal["content", "reasoning", "none"] = "none"
+    tool_calls: list[ToolCallRecord] = []
+    finish_reason: str | None = None
+    turns: int = 1
+
+
+class Check(_Strict):
+    """One diagnostic line of a verdict (a checklist item, a field, a checkpoint)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Verdict(_Strict):
+    """A verifier's judgement: 0-100 score, the failure mode and why."""
+
+    score: float = Field(ge=0, le=100)
+    failure_mode: FailureMode
+    detail: str = ""
+    checks: list[Check] = []
+
+    @property
+    def status(self) -> Status:
+        return status_for(self.score)
+
+
+class Exchange(_Strict):
+    """One HTTP round trip: the exact request body and the raw response body (or error)."""
+
+    request: dict[str, Any]
+    response: dict[str, Any] | None = None
+    error: str | None = None
+    latency_ms: float = 0
+
+
+class ScenarioResult(_Strict):
+    """Everything about one scenario in one run; enough to inspect and rescore it."""
+
+    pack_id: str
+    scenario_id: str
+    category: str = ""
+    score: float
+    status: Status
+    failure_mode: FailureMode
+    detail: str = ""
+    checks: list[Check] = []
+    reply: Reply | None = None
+    exchanges: list[Exchange] = []
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0
+    budget_s: float = 0
+    retries: int = Field(default=0, description="requests re-sent after server_error/endpoint_unreachable")
+    scenario: Scenario
+
+
+class PackResult(_Strict):
+    """One pack's aggregate and its scenarios."""
+
+    pack_id: str
+    version: str
+    source: str
+    format: str
+    passed: int
+    partial: int
+    total: int
+    mean_score: float
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    infra_failures: int
+    failure_counts: dict[str, int]
+    scenarios: list[ScenarioResult]
+
+
+class SamplingProvenance(_Strict):
+    canonical: bool
+    source: Literal["canonical", "server", "explicit"]
+    params: Sampling
+
+
+class ThinkingState(_Strict):
+    requested: bool | None = Field(description="None: pack default used per pack")
+    control: Literal["chat_template_kwargs", "reasoning_effort", "none"]
+    budget_tokens: int | None = None
+
+
+class TimeoutPolicy(_Strict):
+    measured_tps: float | None
+    override_s: float | None = None
+    formula: str = "base_s * max(1, reference_tps / measured_tps) * max(1, max_tokens / baseline_max_tokens)"
+
+
+class RunResult(_Strict):
+    """The self-contained record of one packs run (schema-versioned)."""
+
+    schema_version: int = RESULT_SCHEMA_VERSION
+    kind: Literal["packs"] = "packs"
+    run_id: str
+    started_at: str
+    finished_at: str
+    harness_version: str
+    endpoint: str
+    model: str
+    profile: str | None = None
+    mode: str
+    server_slots: int | None = None
+    concurrency: int
+    sampling: SamplingProvenance
+    thinking: ThinkingState
+    timeouts: TimeoutPolicy
+    complete: bool = Field(description="every selected scenario has a result")
+    packs: list[PackResult]
+    rescored: list[dict[str, Any]] = []

@@ -1,0 +1,71 @@
+"""DataExtract: messy document in, JSON out; every atomic expected field is compared.
+
+Strings are trimmed and compared exactly, numbers within 0.01, nulls exactly; arrays of
+objects are matched by an anchor key (``anchors``: array path -> key) rather than by
+position. Score = % of expected fields right. The declared top-level shape is enforced.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from harness.packs.schema import Check, Reply, Scenario, Verdict
+from harness.packs.verifiers._common import SpecModel, parse_json_reply, short, values_equal
+
+NUMBER_TOLERANCE = 0.01
+
+
+class Spec(SpecModel):
+    type: Literal["data_extract"]
+    expected: Any = None
+    shape: Literal["object", "array"] | None = None
+    anchors: dict[str, str] = {}
+    asserts: list[dict] = []
+
+
+def _compare(want: Any, got: Any, path: str, anchors: dict[str, str], out: list[Check]) -> None:
+    if isinstance(want, dict):
+        for key, value in want.items():
+            child = got.get(key) if isinstance(got, dict) else None
+            if isinstance(got, dict) and key not in got:
+                child = _MISSING
+            _compare(value, child, f"{path}.{key}" if path else key, anchors, out)
+        return
+    if isinstance(want, list) and want and all(isinstance(x, dict) for x in want) and path in anchors:
+        key = anchors[path]
+        by_anchor = {str(x.get(key)).strip(): x for x in got if isinstance(x, dict)} if isinstance(got, list) else {}
+        for item in want:
+            anchor = str(item.get(key)).strip()
+            _compare(item, by_anchor.get(anchor, _MISSING), f"{path}[{key}={anchor}]", anchors, out)
+        return
+    if isinstance(want, list):
+        for index, item in enumerate(want):
+            child = got[index] if isinstance(got, list) and index < len(got) else _MISSING
+            _compare(item, child, f"{path}[{index}]", anchors, out)
+        return
+    ok = got is not _MISSING and values_equal(want, got, NUMBER_TOLERANCE)
+    out.append(Check(name=path or "$", ok=ok, detail="" if ok else
+                     f"expected {want!r}, got {'(missing)' if got is _MISSING else repr(got)}"))
+
+
+_MISSING = object()
+
+
+def verify(scenario: Scenario, reply: Reply) -> Verdict:
+    """Score = % of expected atomic fields extracted correctly."""
+    spec = Spec.model_validate(scenario.verifier.model_dump())
+    expected = spec.expected if spec.expected is not None else scenario.expected
+    value, found = parse_json_reply(reply.content)
+    if not found:
+        return Verdict(score=0, failure_mode="invalid_json", detail=f"no JSON in reply: {short(reply.content)!r}")
+    if spec.shape and not isinstance(value, dict if spec.shape == "object" else list):
+        return Verdict(score=0, failure_mode="schema_violation",
+                       detail=f"top level must be a JSON {spec.shape}, got {type(value).__name__}")
+    checks: list[Check] = []
+    _compare(expected, value, "", spec.anchors, checks)
+    right = sum(c.ok for c in checks)
+    score = 100.0 * right / max(1, len(checks))
+    wrong = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
+    detail = f"{right}/{len(checks)} fields right" + ("; " + "; ".join(wrong[:4]) if wrong else "")
+    mode = "passed" if score >= 85 else "wrong_answer"
+    return Verdict(score=round(score, 2), failure_mode=mode, detail=detail, checks=checks)

@@ -1,0 +1,122 @@
+"""InstructFollow: a checklist of machine-checkable constraints; score = % of items met."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from harness.packs.schema import Check, Reply, Scenario, Verdict
+from harness.packs.verifiers._common import SpecModel, short
+
+_BULLET_RE = re.compile(r"^\s*[-*•+]\s+\S")
+_NUMBERED_RE = re.compile(r"^\s*\d+[.)]\s+\S")
+_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+
+
+class Item(SpecModel):
+    check: Literal["word_count", "sentence_count", "bullet_count", "numbered_count", "line_count",
+                   "paragraph_count", "max_chars", "contains", "not_contains", "starts_with", "ends_with",
+                   "regex", "not_regex", "lowercase", "uppercase", "headers", "order", "every_line",
+                   "bullet_max_words", "mentions_any"]
+    min: int | None = None
+    max: int | None = None
+    text: str | None = None
+    any: list[str] = []
+    items: list[str] = []
+    pattern: str | None = None
+    case_sensitive: bool = False
+    label: str | None = None
+
+
+class Spec(SpecModel):
+    type: Literal["instruct_follow"]
+    asserts: list[Item]
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _count(item: Item, text: str) -> int:
+    if item.check == "word_count":
+        return len(_WORD_RE.findall(text))
+    if item.check == "sentence_count":
+        return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if _WORD_RE.search(s)])
+    if item.check == "bullet_count":
+        return sum(1 for line in text.splitlines() if _BULLET_RE.match(line))
+    if item.check == "numbered_count":
+        return sum(1 for line in text.splitlines() if _NUMBERED_RE.match(line))
+    if item.check == "line_count":
+        return len(_lines(text))
+    if item.check == "paragraph_count":
+        return len([p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()])
+    return len(text)  # max_chars
+
+
+def _fold(item: Item, text: str) -> str:
+    return text if item.case_sensitive else text.casefold()
+
+
+def _headers(text: str) -> list[str]:
+    return [m.group(1).strip().rstrip(":").casefold()
+            for m in re.finditer(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$", text, re.MULTILINE)]
+
+
+def _judge(item: Item, text: str) -> tuple[bool, str]:
+    if item.check in ("word_count", "sentence_count", "bullet_count", "numbered_count", "line_count",
+                      "paragraph_count", "max_chars"):
+        n = _count(item, text)
+        low, high = item.min if item.min is not None else 0, item.max if item.max is not None else 10**9
+        return low <= n <= high, f"counted {n}"
+    if item.check in ("contains", "not_contains", "starts_with", "ends_with"):
+        target, body = _fold(item, item.text or ""), _fold(item, text.strip())
+        found = {"contains": target in body, "not_contains": target not in body,
+                 "starts_with": body.startswith(target), "ends_with": body.rstrip(".!").endswith(target.rstrip(".!"))}
+        return found[item.check], f"reply: {short(text, 50)!r}"
+    if item.check in ("regex", "not_regex"):
+        flags = 0 if item.case_sensitive else re.IGNORECASE
+        hit = re.search(item.pattern or "", text, flags | re.MULTILINE) is not None
+        return hit == (item.check == "regex"), f"pattern {'found' if hit else 'not found'}"
+    if item.check == "lowercase":
+        return text.strip() != "" and text == text.lower(), "has uppercase letters"
+    if item.check == "uppercase":
+        return text.strip() != "" and text == text.upper(), "has lowercase letters"
+    if item.check == "headers":
+        found, wanted = _headers(text), [h.casefold() for h in item.items]
+        return found == wanted, f"headers found: {found}"
+    if item.check == "order":
+        body = _fold(item, text)
+        positions = [body.find(_fold(item, part)) for part in item.items]
+        return all(p >= 0 for p in positions) and positions == sorted(positions), f"positions {positions}"
+    if item.check == "every_line":
+        bad = [line for line in _lines(text) if not re.search(item.pattern or "", line)]
+        return bool(_lines(text)) and not bad, f"first offending line: {short(bad[0], 40)!r}" if bad else "no lines"
+    if item.check == "bullet_max_words":
+        bullets = [line for line in text.splitlines() if _BULLET_RE.match(line)]
+        long = [b for b in bullets if len(_WORD_RE.findall(b)) > (item.max or 0)]
+        return bool(bullets) and not long, f"{len(long)} bullet(s) too long" if bullets else "no bullets"
+    body = text.casefold()  # mentions_any
+    hit = [word for word in item.any if word.casefold() in body]
+    return bool(hit), f"mentions {hit[0]!r}" if hit else "mentions none of them"
+
+
+def _label(item: Item) -> str:
+    if item.label:
+        return item.label
+    bounds = "" if item.min is None and item.max is None else f" in [{item.min or 0}, {item.max if item.max is not None else '∞'}]"
+    subject = item.text or item.pattern or (", ".join(item.items or item.any))
+    return f"{item.check}{bounds}" + (f" {short(subject, 40)!r}" if subject else "")
+
+
+def verify(scenario: Scenario, reply: Reply) -> Verdict:
+    """Score = % of checklist items met."""
+    spec = Spec.model_validate(scenario.verifier.model_dump())
+    checks = []
+    for item in spec.asserts:
+        ok, why = _judge(item, reply.content)
+        checks.append(Check(name=_label(item), ok=ok, detail="" if ok else why))
+    met = sum(c.ok for c in checks)
+    score = 100.0 * met / len(checks)
+    failed = [f"{c.name} ({c.detail})" for c in checks if not c.ok]
+    detail = f"{met}/{len(checks)} constraints met" + ("; missed: " + "; ".join(failed) if failed else "")
+    return Verdict(score=score, failure_mode="passed" if score >= 85 else "verifier_fail", detail=detail, checks=checks)

@@ -39,7 +39,7 @@ _echo_lock = threading.Lock()
 class BenchOptions:
     """What each profile's benchmark covers (CI uses small subsets)."""
 
-    packs: str = "medium"  # quick | medium | none
+    packs: str = "medium"  # quick | medium | none | comma-separated pack ids and PACK/SCENARIO ids
     datasets: tuple[str, ...] = ("humaneval",)
     evalplus_limit: int | None = None
     throughput_runs: int = 5
@@ -57,6 +57,7 @@ class _ProfileContext:
     out_dir: Path
     deployment: serving.Deployment
     options: BenchOptions
+    load_time_s: float | None = None  # seconds from `up` to healthy, measured by the up step
     evaluations: list[Future] = field(default_factory=list)
 
 
@@ -77,12 +78,19 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     if step == "throughput":
         if opts.throughput_runs <= 0:
             return None
+        load = ["--load-time-s", f"{ctx.load_time_s:.2f}"] if ctx.load_time_s is not None else []
         return [harness + ["bench", pid, *conf, "--runs", str(opts.throughput_runs),
+                           "--prompt-runs", str(min(3, opts.throughput_runs)), *load,
                            "--save-json", str(out / "throughput.json")]]
     if step == "packs":
         if opts.packs == "none":
             return None
-        return [harness + ["packs", "run", "--profile", pid, *conf, f"--{opts.packs}", "--resume",
+        if opts.packs in ("quick", "medium"):
+            selection = [f"--{opts.packs}"]
+        else:
+            selection = [w for item in opts.packs.split(",") if item
+                         for w in (("--scenario" if "/" in item else "--pack"), item)]
+        return [harness + ["packs", "run", "--profile", pid, *conf, *selection, "--resume",
                            "--no-progress", "--save-json", str(out / "packs.json")]]
     limit = ["--limit", str(opts.evalplus_limit)] if opts.evalplus_limit else []
     if step == "codegen":
@@ -213,6 +221,7 @@ def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileConte
             _fail_profile(store, record, "server did not start: " + record.step("up").detail, skip_from="verify")
             _run_step(store, record, record.step("down"), ctx)
             return
+        ctx.load_time_s = record.step("up").seconds
         for name in SERVER_STEPS:
             step = record.step(name)
             if step.status == StepStatus.done:

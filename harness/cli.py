@@ -19,6 +19,8 @@ from harness import bench_cli
 from harness import compare_cli
 from harness import images
 from harness import packs_cli
+from harness import report as report_render
+from harness import reportdata
 from harness import serving
 from harness import verify
 from harness.envfile import write_env
@@ -114,10 +116,33 @@ def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
                                  throughput_runs=args.throughput_runs, pipeline=not args.no_pipeline)
 
 
+def _write_report(run_dir: Path, out_dir: Path) -> None:
+    report = reportdata.build_report(run_dir, REPO_ROOT, REPO_ROOT / "reference-scores.json")
+    markdown, html = report_render.write_reports(report, out_dir)
+    print(f"Report: {markdown} and {html} (run {run_dir.name})")
+
+
+def _latest_run(results_dir: Path) -> Path:
+    runs = sorted((p.parent for p in results_dir.glob("*/manifest.json")), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise HarnessError(f"{results_dir}: no runs found (run `make all-bench` first)")
+    return runs[-1]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = args.results_dir / args.run_id if args.run_id else _latest_run(args.results_dir)
+    _write_report(run_dir, args.out or args.results_dir)
+    return 0
+
+
 def _run_bench(args: argparse.Namespace, profile_ids: list[str]) -> int:
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_id
-    manifest = allbench.run_all(args.config.resolve(), profile_ids, run_dir, _bench_options(args), COMPOSE_DIR)
+    try:
+        manifest = allbench.run_all(args.config.resolve(), profile_ids, run_dir, _bench_options(args), COMPOSE_DIR)
+    finally:
+        if (run_dir / "manifest.json").is_file():
+            _write_report(run_dir, args.results_dir)  # always, even after failures or an interrupt
     rows = [[p.profile, p.status, sum(s.status.value == "done" for s in p.steps), p.reason[:90]]
             for p in manifest.profiles if p.profile in profile_ids]
     print(f"Run {run_id}: {manifest.wall_seconds:.0f}s wall, {manifest.overlap_seconds:.0f}s of evaluation "
@@ -143,7 +168,8 @@ def cmd_all_bench(args: argparse.Namespace) -> int:
 def _add_bench_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--run-id", help="results/<run-id>; an existing run id resumes that run")
     sub.add_argument("--results-dir", type=Path, default=Path("results"))
-    sub.add_argument("--packs", choices=["quick", "medium", "none"], default="medium")
+    sub.add_argument("--packs", default="medium",
+                     help="quick, medium (default), none, or comma-separated pack ids / PACK/SCENARIO ids")
     sub.add_argument("--datasets", default="humaneval", help="comma-separated: humaneval,mbpp ('' for none)")
     sub.add_argument("--evalplus-limit", type=int, help="only the first N tasks of each dataset")
     sub.add_argument("--throughput-runs", type=int, default=5, help="measured throughput runs (0 skips)")
@@ -186,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb("all-bench", cmd_all_bench, "benchmark every bench-* profile unattended; exit 0 only if all completed")
     sub.add_argument("--only", help="comma-separated subset of bench-* profiles")
     _add_bench_options(sub)
+    sub = verb("report", cmd_report, "render results/REPORT.md and results/report.html from a run's result files")
+    sub.add_argument("--run-id", help="which run (default: the latest in --results-dir)")
+    sub.add_argument("--results-dir", type=Path, default=Path("results"))
+    sub.add_argument("--out", type=Path, help="where REPORT.md and report.html go (default: --results-dir)")
     sub = verb("demo", cmd_demo, "build, serve and verify the embedded default end to end")
     sub.add_argument("--profile", default=DEMO_PROFILE)
     sub.add_argument("--base-image")

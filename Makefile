@@ -7,11 +7,14 @@ HARNESS := $(PY) -m harness
 PROFILE ?= bench-smollm2
 CONFIG ?= models.conf
 PYTEST_ARGS ?=
+RUN_ID ?=
+BENCH_ARGS ?=
+RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit
+.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit all-bench report
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(PY): pyproject.toml
 	python3 -m venv $(VENV)
@@ -47,6 +50,15 @@ down: setup ## stop PROFILE's server
 
 verify: setup ## smoke-check PROFILE's server (exit code = failed checks)
 	$(HARNESS) verify $(PROFILE) --config $(CONFIG)
+
+bench-%: setup ## benchmark one profile end to end, e.g. make bench-smollm2 (RUN_ID=... resumes)
+	$(HARNESS) run-bench bench-$* --config $(CONFIG) $(RUN_ID_ARG) $(BENCH_ARGS)
+
+all-bench: setup ## benchmark every bench-* profile unattended, then write the report (RUN_ID=... resumes)
+	$(HARNESS) all-bench --config $(CONFIG) $(RUN_ID_ARG) $(BENCH_ARGS)
+
+report: setup ## render results/REPORT.md and results/report.html from the latest run (or RUN_ID)
+	$(HARNESS) report $(RUN_ID_ARG)
 
 demo: setup ## from a fresh machine: engine, image, model, serve and verify the embedded default
 	@docker info >/dev/null 2>&1 || $(MAKE) provision

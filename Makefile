@@ -66,6 +66,7 @@ demo: setup ## from a fresh machine: engine, image, model, serve and verify the 
 
 test: setup ## run the whole test suite (unit + real Docker/llama-server integration)
 	@docker info >/dev/null 2>&1 || $(MAKE) provision
+	@bash scripts/provision-test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup ## run only the tests that need no Docker engine

@@ -30,8 +30,8 @@ def test_bench_profile_starts_server_and_records_load_time(embedded_assets, tmp_
                                        parallel=1, ctx_size=1024))
     deployment = serving.deployment_for(get_profile(conf, profile_id), COMPOSE_DIR)
     out = tmp_path / "bench.json"
-    args = ["bench", profile_id, "--config", str(conf), "--runs", "1", "--warmup", "0", "--max-tokens", "16",
-            "--prompt-lengths", "64", "--prompt-runs", "1", "--save-json", str(out)]
+    args = ["bench", profile_id, "--config", str(conf), "--runs", "1", "--warmup", "0", "--max-tokens", "12",
+            "--prompt-lengths", "24", "--prompt-runs", "1", "--save-json", str(out)]
     try:
         assert main(args) == 0
         first = json.loads(out.read_text())

@@ -17,8 +17,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import EndpointError
-from harness.throughput import (MIN_DECODE_TOKENS, BenchSettings, ThroughputResult, VramSampler, decode_rate,
-                                parse_nvidia_smi_memory, run_bench)
+from harness.throughput import MIN_DECODE_TOKENS, BenchSettings, ThroughputResult, decode_rate, run_bench
 
 PROMPT_OVERHEAD_TOKENS = 10
 
@@ -248,24 +247,9 @@ def test_http_errors_name_the_url(scripted):
         run_bench(url, BenchSettings(runs=1, max_tokens=4, **QUICK))
 
 
-def test_vram_fields_without_and_with_nvidia_smi(scripted, tmp_path):
-    url = scripted(Script())
-    result = run_bench(url, BenchSettings(runs=1, max_tokens=4, **QUICK), nvidia_smi=None)
+def test_vram_fields_say_when_nvidia_smi_is_missing(scripted):
+    result = run_bench(scripted(Script()), BenchSettings(runs=1, max_tokens=4, **QUICK), nvidia_smi=None)
     assert result.vram_peak_mib is None and result.vram_note == "nvidia-smi not found"
-    assert parse_nvidia_smi_memory("1234\n 567\n\n") == [1234.0, 567.0]
-    # The sampler runs the given executable; a stand-in script stands for the real tool here.
-    fake = tmp_path / "nvidia-smi"
-    fake.write_text("#!/bin/sh\necho 1000\necho 24\n")
-    fake.chmod(0o755)
-    with VramSampler(str(fake), interval_s=0.01) as sampler:
-        time.sleep(0.05)
-    assert sampler.peak_mib == 1024.0
-    broken = tmp_path / "broken-smi"
-    broken.write_text("#!/bin/sh\nexit 9\n")
-    broken.chmod(0o755)
-    with VramSampler(str(broken), interval_s=0.01) as sampler:
-        time.sleep(0.05)
-    assert sampler.peak_mib is None and "nvidia-smi failed" in sampler.note
 
 
 def test_cli_writes_valid_json(scripted, tmp_path, capsys):
@@ -286,12 +270,13 @@ def test_cli_writes_valid_json(scripted, tmp_path, capsys):
 @pytest.mark.docker
 @pytest.mark.server
 def test_real_llama_server(embedded_server):
-    result = run_bench(embedded_server.base_url, BenchSettings(runs=2, warmup_runs=1, max_tokens=32,
-                                                               prompt_lengths_tokens=[64, 200], prompt_runs=1,
+    # Small on purpose: the CI machine has 2 shared cores.
+    result = run_bench(embedded_server.base_url, BenchSettings(runs=2, warmup_runs=0, max_tokens=16,
+                                                               prompt_lengths_tokens=[32, 128], prompt_runs=1,
                                                                concurrency_levels=[1, 2]))
     result = ThroughputResult.model_validate_json(result.model_dump_json())
     assert result.server_kind == "llama.cpp" and result.ignore_eos_sent and result.slots == 2
-    assert result.stopped_early_runs == 0 and all(r.completion_tokens == 32 for r in result.runs)
+    assert result.stopped_early_runs == 0 and all(r.completion_tokens == 16 for r in result.runs)
     assert result.ttft_s.min > 0 and result.decode_tps.min > 0 and result.wall_tps.min > 0
     assert all(pp.pp_source == "server timings" and pp.pp_tps.min > 0 for pp in result.prompt_processing)
     assert [c.streams for c in result.concurrency] == [1, 2] and all(c.aggregate_tps > 0 for c in result.concurrency)

@@ -11,7 +11,8 @@ RUN_ID ?=
 BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit all-bench report
+.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit \
+        all-bench report throughput diff baseline-capture baseline-check
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -63,6 +64,18 @@ report: setup ## render results/REPORT.md and results/report.html from the lates
 demo: setup ## from a fresh machine: engine, image, model, serve and verify the embedded default
 	@docker info >/dev/null 2>&1 || $(MAKE) provision
 	$(HARNESS) demo --config $(CONFIG)
+
+throughput: setup ## throughput bench of PROFILE (started if not running) -> results/throughput-PROFILE.json
+	$(HARNESS) bench $(PROFILE) --config $(CONFIG) --save-json results/throughput-$(PROFILE).json
+
+diff: setup ## compare two outcome sets: make diff A=a.json B=b.json
+	$(HARNESS) diff $(A) $(B)
+
+baseline-capture: setup ## store PROFILE's baseline from n>=3 runs: make baseline-capture OUTCOMES="r1.json r2.json r3.json"
+	$(HARNESS) baseline capture $(PROFILE) --config $(CONFIG) --outcomes $(OUTCOMES)
+
+baseline-check: setup ## check a fresh run against PROFILE's baseline; exit 1 on a significant regression
+	$(HARNESS) baseline check $(PROFILE) --config $(CONFIG) --outcomes $(OUTCOMES) --exit-on-regression
 
 test: setup ## run the whole test suite (unit + real Docker/llama-server integration)
 	@docker info >/dev/null 2>&1 || $(MAKE) provision

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import secrets
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from tabulate import tabulate
 
 from harness.atomicfile import write_text_atomic
 from harness.errors import EndpointError
+from harness.vram import VramSampler
 
 SCHEMA_VERSION = 1
 MIN_DECODE_TOKENS = 8  # tokens after the first one
@@ -199,16 +199,6 @@ def salted(salt: str, text: str) -> str:
 def filler_text(words: int) -> str:
     """Plain filler prose of the given number of words."""
     return " ".join(_FILLER_WORDS[i % len(_FILLER_WORDS)] for i in range(max(words, 1)))
-
-
-def parse_nvidia_smi_memory(text: str) -> list[float]:
-    """MiB used per GPU from ``nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits``."""
-    values = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            values.append(float(line.split(",")[0]))
-    return values
 
 
 # ---------------------------------------------------------------- HTTP side
@@ -378,54 +368,6 @@ def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int) -> Concur
     wall = last_end - first_start
     return ConcurrencyLevel(streams=streams, wall_s=wall, completion_tokens=tokens,
                             aggregate_tps=tokens / wall if wall > 0 else None, runs=[run for run, _ in results])
-
-
-# ---------------------------------------------------------------- VRAM
-
-class VramSampler:
-    """Polls nvidia-smi in a thread and keeps the peak of memory used, summed over GPUs.
-
-    This is whole-GPU memory in use (every process), which for a dedicated bench box is the
-    server's footprint. Without nvidia-smi the peak stays None and ``note`` says why.
-    """
-
-    def __init__(self, nvidia_smi: str | None, interval_s: float = 0.5):
-        self.command = nvidia_smi
-        self.interval_s = interval_s
-        self.peak_mib: float | None = None
-        self.note: str | None = None if nvidia_smi else "nvidia-smi not found"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        try:
-            out = subprocess.run([self.command, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=10, check=True).stdout
-            used = sum(parse_nvidia_smi_memory(out))
-        except (OSError, subprocess.SubprocessError, ValueError) as exc:
-            self.note = f"nvidia-smi failed: {exc.__class__.__name__}: {str(exc)[:120]}"
-            self._stop.set()
-            return
-        self.peak_mib = used if self.peak_mib is None else max(self.peak_mib, used)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> VramSampler:
-        if self.command:
-            self._thread = threading.Thread(target=self._loop, name="vram-sampler", daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)
-        if self.command and self.peak_mib is not None and self.note is None:
-            self.note = "peak memory.used over all visible GPUs, all processes, sampled every " \
-                        f"{self.interval_s:g}s"
 
 
 # ---------------------------------------------------------------- the bench

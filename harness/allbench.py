@@ -26,6 +26,7 @@ from python_on_whales import docker
 
 from harness import serving
 from harness.errors import HarnessError
+from harness.packs.selection import selection_args
 from harness.manifest import (Manifest, ManifestStore, ProfileRecord, StepRecord, StepStatus, overlap_seconds,
                               utc_now)
 from harness.profiles import Profile, get_profile
@@ -85,12 +86,7 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     if step == "packs":
         if opts.packs == "none":
             return None
-        if opts.packs in ("quick", "medium"):
-            selection = [f"--{opts.packs}"]
-        else:
-            selection = [w for item in opts.packs.split(",") if item
-                         for w in (("--scenario" if "/" in item else "--pack"), item)]
-        return [harness + ["packs", "run", "--profile", pid, *conf, *selection, "--resume",
+        return [harness + ["packs", "run", "--profile", pid, *conf, *selection_args(opts.packs), "--resume",
                            "--no-progress", "--save-json", str(out / "packs.json")]]
     limit = ["--limit", str(opts.evalplus_limit)] if opts.evalplus_limit else []
     if step == "codegen":

@@ -12,11 +12,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from harness.paths import COMPOSE_DIR
 from harness import serving
 from harness.profiles import get_profile
 from harness.throughput import BenchSettings, format_result, run_bench, write_result
 
-COMPOSE_DIR = Path(__file__).resolve().parent.parent / "compose"
 
 
 def _int_list(text: str) -> list[int]:

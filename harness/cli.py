@@ -24,12 +24,10 @@ from harness import reportdata
 from harness import serving
 from harness import verify
 from harness.envfile import write_env
+from harness.paths import CACHE_DIR, COMPOSE_DIR, REFERENCE_SCORES, REPO_ROOT
 from harness.errors import HarnessError
 from harness.profiles import get_profile, load_profiles
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-COMPOSE_DIR = REPO_ROOT / "compose"
-CACHE_DIR = REPO_ROOT / ".cache"
 DEMO_PROFILE = "bench-smollm2"
 EXIT_ERROR = 2
 
@@ -117,7 +115,7 @@ def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
 
 
 def _write_report(run_dir: Path, out_dir: Path) -> None:
-    report = reportdata.build_report(run_dir, REPO_ROOT, REPO_ROOT / "reference-scores.json")
+    report = reportdata.build_report(run_dir, REPO_ROOT, REFERENCE_SCORES)
     markdown, html = report_render.write_reports(report, out_dir)
     print(f"Report: {markdown} and {html} (run {run_dir.name})")
 

@@ -176,10 +176,9 @@ def regression_gate(comparison: Comparison) -> bool:
 
 
 def load_outcome_set(path: Path) -> OutcomeSet:
-    """Read an OutcomeSet JSON file; errors name the file and the field.
+    """Read an OutcomeSet JSON file, or a packs result file through its adapter.
 
-    Adapter point: result files of other kinds (packs RunResult, EvalPlus results) are to be
-    recognised here (by their ``kind``/schema) and converted with their adapter.
+    Errors name the file and the field.
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -187,10 +186,15 @@ def load_outcome_set(path: Path) -> OutcomeSet:
         raise ComparisonError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("kind", "outcome-set") != "outcome-set":
-        kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
-        raise ComparisonError(f"{path}: not an outcome set (kind {kind!r}); no adapter for this result format yet")
     try:
+        if isinstance(data, dict) and data.get("kind") == "packs":
+            from harness.outcomes import outcomes_from_packs  # outcomes imports this module's models
+            from harness.packs.schema import RunResult
+
+            return outcomes_from_packs(RunResult.model_validate(data))
+        if not isinstance(data, dict) or data.get("kind", "outcome-set") != "outcome-set":
+            kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+            raise ComparisonError(f"{path}: not an outcome set or packs result (kind {kind!r}); no adapter for this result format")
         return OutcomeSet.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]

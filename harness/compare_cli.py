@@ -7,13 +7,20 @@ regression only; 2 (via cli.main) on errors, including a gate refused for a non-
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from harness import baseline as baselines
+from harness import serving
 from harness.atomicfile import write_text_atomic
-from harness.compare import (DEFAULT_ALPHA, Comparison, compare, format_comparison, load_outcome_set,
+from harness.compare import (DEFAULT_ALPHA, Comparison, OutcomeSet, compare, format_comparison, load_outcome_set,
                              regression_gate)
-from harness.profiles import get_profile
+from harness.errors import ComparisonError
+from harness.packs.selection import selection_args
+from harness.paths import COMPOSE_DIR
+from harness.profiles import Profile, get_profile
 
 EXIT_REGRESSION = 1
 
@@ -36,9 +43,26 @@ def _thinking_mode(args: argparse.Namespace, runs) -> str:
     return args.thinking_mode or runs[0].thinking_mode
 
 
+def _run_packs(args: argparse.Namespace, profile: Profile, repeats: int) -> list[OutcomeSet]:
+    """Run the packs `repeats` times against the profile's server (started if needed)."""
+    serving.up(serving.deployment_for(get_profile(args.config, profile.id), COMPOSE_DIR))
+    runs_dir = args.results_dir / "baselines" / "runs"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outcome_sets = []
+    for repeat in range(1, repeats + 1):
+        path = runs_dir / f"{profile.id}-{stamp}-{repeat}.json"
+        argv = [sys.executable, "-m", "harness", "packs", "run", "--profile", profile.id, "--config", str(args.config),
+                "--save-json", str(path), *selection_args(args.packs)]
+        print(f"[baseline] repeat {repeat}/{repeats}: {path}", file=sys.stderr, flush=True)
+        if subprocess.run(argv, stdin=subprocess.DEVNULL).returncode != 0:
+            raise ComparisonError(f"packs run {repeat}/{repeats} for [{profile.id}] failed (see its error above)")
+        outcome_sets.append(load_outcome_set(path))
+    return outcome_sets
+
+
 def cmd_baseline_capture(args: argparse.Namespace) -> int:
     profile = get_profile(args.config, args.profile, require_model=False)
-    runs = [load_outcome_set(path) for path in args.outcomes]
+    runs = [load_outcome_set(path) for path in args.outcomes] if args.outcomes else _run_packs(args, profile, args.repeat)
     mode = _thinking_mode(args, runs)
     built = baselines.build_baseline(profile.id, mode, runs, min_runs=args.min_runs)
     path = baselines.write_baseline(built, baselines.baseline_path(args.results_dir, profile.id, mode))
@@ -51,7 +75,7 @@ def cmd_baseline_capture(args: argparse.Namespace) -> int:
 
 def cmd_baseline_check(args: argparse.Namespace) -> int:
     profile = get_profile(args.config, args.profile, require_model=False)
-    fresh = load_outcome_set(args.outcomes)
+    fresh = load_outcome_set(args.outcomes) if args.outcomes else _run_packs(args, profile, 1)[0]
     mode = args.thinking_mode or fresh.thinking_mode
     stored = baselines.load_baseline(baselines.baseline_path(args.results_dir, profile.id, mode))
     return _finish(baselines.check_against_baseline(stored, fresh, args.alpha), args)
@@ -84,11 +108,16 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
         sub.add_argument("profile")
         sub.add_argument("--results-dir", type=Path, default=Path("results"), help="default ./results")
         sub.add_argument("--thinking-mode", help="on / off / default (default: as recorded in the outcome set)")
+        sub.add_argument("--packs", default="medium",
+                         help="when running the packs: quick, medium (default) or comma-separated pack / PACK/ID ids")
         if name == "capture":
-            sub.add_argument("--outcomes", type=Path, nargs="+", required=True,
-                             help="outcome set JSON files of the repeated runs")
+            sub.add_argument("--outcomes", type=Path, nargs="+",
+                             help="outcome sets or packs result files of repeated runs (default: run the packs)")
+            sub.add_argument("--repeat", type=int, default=baselines.MIN_BASELINE_RUNS,
+                             help=f"packs runs to aggregate when no --outcomes (default {baselines.MIN_BASELINE_RUNS})")
             sub.add_argument("--min-runs", type=int, default=baselines.MIN_BASELINE_RUNS,
                              help=f"repeats required (default {baselines.MIN_BASELINE_RUNS})")
         else:
-            sub.add_argument("--outcomes", type=Path, required=True, help="outcome set JSON of the fresh run")
+            sub.add_argument("--outcomes", type=Path,
+                             help="outcome set or packs result of the fresh run (default: run the packs once)")
             _gate_options(sub)

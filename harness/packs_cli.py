@@ -10,14 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from harness.paths import COMPOSE_DIR, PACKS_DIR
 from harness.errors import PackError
 from harness.packs import loader, report
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
 from harness.packs.schema import Sampling
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PACKS_DIR = REPO_ROOT / "packs"
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
 
 
@@ -28,7 +27,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
         from harness.profiles import get_profile
 
         profile = get_profile(args.config, args.profile, require_model=False)
-        return serving.deployment_for(profile, REPO_ROOT / "compose").base_url, args.model, profile.id
+        return serving.deployment_for(profile, COMPOSE_DIR).base_url, args.model, profile.id
     if not args.base_url:
         raise PackError("packs run: give --profile P or --base-url URL")
     return args.base_url, args.model, None

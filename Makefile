@@ -8,7 +8,7 @@ PROFILE ?= bench-smollm2
 CONFIG ?= models.conf
 PYTEST_ARGS ?=
 
-.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit
+.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit packs packs-quick
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ verify: setup ## smoke-check PROFILE's server (exit code = failed checks)
 demo: setup ## from a fresh machine: engine, image, model, serve and verify the embedded default
 	@docker info >/dev/null 2>&1 || $(MAKE) provision
 	$(HARNESS) demo --config $(CONFIG)
+
+packs: setup ## run all quality packs against PROFILE's running server (extra flags: PACKS_ARGS=...)
+	$(HARNESS) packs run --medium --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
+
+packs-quick: setup ## run the quick packs (toolcall + instructfollow) against PROFILE's running server
+	$(HARNESS) packs run --quick --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
 
 test: setup ## run the whole test suite (unit + real Docker/llama-server integration)
 	@docker info >/dev/null 2>&1 || $(MAKE) provision

@@ -19,7 +19,7 @@ from harness.packs.schema import FAILURE_MODES
 @pytest.mark.server
 def test_quick_run_against_the_real_server(embedded_server, tmp_path, capsys):
     out = tmp_path / "quick.json"
-    code = cli.main(["packs", "run", "--base-url", embedded_server.base_url, "--quick", "--max-tokens", "96",
+    code = cli.main(["packs", "run", "--base-url", embedded_server.base_url, "--quick", "--max-tokens", "32",
                      "--save-json", str(out)])
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -30,7 +30,7 @@ def test_quick_run_against_the_real_server(embedded_server, tmp_path, capsys):
     for pack in result.packs:
         for scenario in pack.scenarios:
             assert scenario.failure_mode in FAILURE_MODES
-            assert scenario.exchanges and scenario.exchanges[0].request["max_tokens"] <= 96
+            assert scenario.exchanges and scenario.exchanges[0].request["max_tokens"] <= 32
             if scenario.status != "pass":
                 assert scenario.failure_mode != "passed" and scenario.detail
             assert scenario.failure_mode not in ("server_error", "endpoint_unreachable", "http_error"), scenario.detail

@@ -28,7 +28,7 @@ def _all_scenarios(packs):
 
 def _run(packs, model: ScriptedModel, **overrides):
     options = RunOptions(base_url=model.base_url, **{"timeout_override_s": 10, "retry_backoff_s": 0.05, **overrides})
-    return run_packs(packs, options, **{k: v for k, v in overrides.items() if False})
+    return run_packs(packs, options)
 
 
 def _scores(result):

@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
 .PHONY: help setup provision images model up down wait verify env profiles demo test test-unit \
-        all-bench report throughput diff baseline-capture baseline-check
+        all-bench report throughput diff baseline-capture baseline-check packs packs-quick
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,11 +71,17 @@ throughput: setup ## throughput bench of PROFILE (started if not running) -> res
 diff: setup ## compare two outcome sets: make diff A=a.json B=b.json
 	$(HARNESS) diff $(A) $(B)
 
-baseline-capture: setup ## store PROFILE's baseline from n>=3 runs: make baseline-capture OUTCOMES="r1.json r2.json r3.json"
-	$(HARNESS) baseline capture $(PROFILE) --config $(CONFIG) --outcomes $(OUTCOMES)
+baseline-capture: setup ## run the packs 3 times on PROFILE and store the baseline (or OUTCOMES="r1.json r2.json r3.json")
+	$(HARNESS) baseline capture $(PROFILE) --config $(CONFIG) $(if $(OUTCOMES),--outcomes $(OUTCOMES))
 
 baseline-check: setup ## check a fresh run against PROFILE's baseline; exit 1 on a significant regression
-	$(HARNESS) baseline check $(PROFILE) --config $(CONFIG) --outcomes $(OUTCOMES) --exit-on-regression
+	$(HARNESS) baseline check $(PROFILE) --config $(CONFIG) $(if $(OUTCOMES),--outcomes $(OUTCOMES)) --exit-on-regression
+
+packs: setup ## run all quality packs against PROFILE's running server (extra flags: PACKS_ARGS=...)
+	$(HARNESS) packs run --medium --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
+
+packs-quick: setup ## run the quick packs (toolcall + instructfollow) against PROFILE's running server
+	$(HARNESS) packs run --quick --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
 
 test: setup ## run the whole test suite (unit + real Docker/llama-server integration)
 	@docker info >/dev/null 2>&1 || $(MAKE) provision

@@ -219,7 +219,7 @@ def aggregate(pack_id: str, version: str, source: str, fmt: str, results: list[S
 
 
 def _identity(options: RunOptions, info: EndpointInfo) -> dict[str, Any]:
-    return {"endpoint": info.base_url, "model": info.model, "mode": options.mode,
+    return {"model": info.model, "mode": options.mode,
             "sampling_source": options.sampling_source, "sampling": sampling_for(options).model_dump(),
             "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap}
 

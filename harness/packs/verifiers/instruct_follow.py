@@ -71,7 +71,7 @@ def _judge(item: Item, text: str) -> tuple[bool, str]:
     if item.check in ("contains", "not_contains", "starts_with", "ends_with"):
         target, body = _fold(item, item.text or ""), _fold(item, text.strip())
         found = {"contains": target in body, "not_contains": target not in body,
-                 "starts_with": body.startswith(target), "ends_with": body.rstrip(".!").endswith(target.rstrip(".!"))}
+                 "starts_with": body.startswith(target), "ends_with": body.endswith(target)}
         return found[item.check], f"reply: {short(text, 50)!r}"
     if item.check in ("regex", "not_regex"):
         flags = 0 if item.case_sensitive else re.IGNORECASE

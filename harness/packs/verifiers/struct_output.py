@@ -84,12 +84,14 @@ def _parse(fmt: str, payload: str, spec: Spec) -> Any:
 
 
 def _markdown_rows(payload: str) -> Any:
+    """GFM pipe table: header row, delimiter row (hyphens, optional colons), body rows."""
     lines = [line.strip() for line in payload.strip().splitlines()]
-    if len(lines) < 2 or not all(line.startswith("|") for line in lines):
+    if len(lines) < 2 or not all("|" in line for line in lines):
         return _PARSE_FAILED
-    if not re.fullmatch(r"\|(\s*:?-{3,}:?\s*\|)+", lines[1]):
+    if not re.fullmatch(r"\|?(\s*:?-+:?\s*\|)*\s*:?-+:?\s*\|?", lines[1]):
         return _PARSE_FAILED
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[:1] + lines[2:]]
+    rows = [[cell.strip() for cell in line.removeprefix("|").removesuffix("|").split("|")]
+            for line in lines[:1] + lines[2:]]
     return rows if all(len(r) == len(rows[0]) for r in rows) else _PARSE_FAILED
 
 

@@ -240,6 +240,7 @@ def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileConte
                 if name == "verify" or problem:
                     break
         record.step("down").status = StepStatus.pending
+    if record.step("down").status != StepStatus.done:  # also after a kill between the last server step and down
         _run_step(store, record, record.step("down"), ctx)
     evaluate = record.step("evaluate")
     if record.step("codegen").status != StepStatus.done:

@@ -300,25 +300,27 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         say = options.progress or (lambda line: None)
         if done:
             say(f"resuming: {len(done)}/{total} scenarios already done")
+        pool = ThreadPoolExecutor(max_workers=concurrency)
         try:
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                futures = {}
-                for pack, scenario in jobs:
-                    budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options), tps,
-                                            options.timeout_override_s)
-                    futures[pool.submit(run_scenario, client, info, pack, scenario, options, budget)] = pack
-                try:
-                    for future in as_completed(futures):
-                        result = future.result()
-                        results[(result.pack_id, result.scenario_id)] = result
-                        journal.add(result)
-                        mark = "✓" if result.status == "pass" else "✗"
-                        say(f"[{len(results)}/{total}] {result.pack_id} {result.scenario_id} {mark} "
-                            f"{result.failure_mode} ({result.latency_ms / 1000:.1f}s)")
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+            futures = []
+            for pack, scenario in jobs:
+                budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options), tps,
+                                        options.timeout_override_s)
+                futures.append(pool.submit(run_scenario, client, info, pack, scenario, options, budget))
+            for future in as_completed(futures):
+                result = future.result()
+                results[(result.pack_id, result.scenario_id)] = result
+                journal.add(result)
+                mark = "✓" if result.status == "pass" else "✗"
+                say(f"[{len(results)}/{total}] {result.pack_id} {result.scenario_id} {mark} "
+                    f"{result.failure_mode} ({result.latency_ms / 1000:.1f}s)")
+        except BaseException:
+            # Interrupted: drop queued scenarios; requests already in flight still run to their
+            # budget (blocking reads cannot be aborted from here). Finished work is journaled.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
+            pool.shutdown(wait=True)
             journal.close()
     finally:
         if own_client:

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 PYTHON = sys.executable
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 WORK_DIR = "/tmp/work"
-MAX_OUTPUT_BYTES = 64 << 20
+MAX_FRAME_BYTES = 256 << 20
 MAX_DECODE_DEPTH = 70
 EVALPLUS_TIMEOUT_PER_TASK_S = 60  # EvalPlus's default cap on one test set's total limit
 sys.set_int_max_str_digits(0)
@@ -111,13 +111,18 @@ def _decode(node, depth=0):
             raise ValueError("bad str")
         return node[1]
     if tag == "i":
-        return int(node[1])
+        return int(node[1], 16)
     if tag == "f":
         return float.fromhex(node[1])
     if tag == "c":
         return complex(float.fromhex(node[1]), float.fromhex(node[2]))
     if tag == "y":
         return bytes.fromhex(node[1])
+    if tag in ("L", "T"):
+        items = node[1]
+        if type(items) is not list or not {type(item) for item in items} <= {int, float, str}:
+            raise ValueError("bad flat sequence")
+        return items if tag == "L" else tuple(items)
     if tag in ("l", "t", "S", "F"):
         items = [_decode(item, depth + 1) for item in node[1]]
         return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
@@ -186,7 +191,7 @@ class _Reaper:
 
     def spawn(self, job_bytes, write_fd, env):
         with self.lock:
-            proc = subprocess.Popen([PYTHON, "-I", WORKER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen([PYTHON, "-I", WORKER, str(write_fd)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, pass_fds=(write_fd,), start_new_session=True,
                                     cwd=WORK_DIR, env=env)
             self.sessions.add(proc.pid)
@@ -214,7 +219,7 @@ class _Reaper:
                     fields = handle.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            state, ppid, session = fields[0], int(fields[1]), int(fields[4])
+            state, ppid, session = fields[0], int(fields[1]), int(fields[3])
             if session in self.sessions:
                 continue
             if state != "Z":
@@ -264,8 +269,7 @@ def _feed(proc, job):
 def _collect(read_fd, deadline, dataset, problem, inputs, expected, deadline_s):
     import select
 
-    buffer, received, atol = b"", 0, problem["atol"]
-    total = 0
+    buffer, received, atol = bytearray(), 0, problem["atol"]
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -281,34 +285,48 @@ def _collect(read_fd, deadline, dataset, problem, inputs, expected, deadline_s):
             # EvalPlus reports a test process that ends without a verdict as a timeout.
             return "timeout", received, received, "the sample's process ended before test %d of %d" % (
                 received + 1, len(inputs))
-        total += len(chunk)
-        if total > MAX_OUTPUT_BYTES:
-            return "fail", received, received, "outputs larger than %d MiB" % (MAX_OUTPUT_BYTES >> 20)
+        start = len(buffer)
         buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            try:
-                frame = json.loads(line)
-                kind = frame["k"]
-            except (ValueError, KeyError, TypeError):
-                return "fail", received, received, "unreadable output from the sample's process"
-            if kind == "exec_error":
-                return "fail", 0, 0, "the solution does not load: %s" % frame.get("msg", "")
-            if frame.get("i") != received or received >= len(inputs):
-                return "fail", received, received, "out-of-order output from the sample's process"
-            if kind == "err":
-                return "fail", received, received, "test %d raised %s" % (received + 1, frame.get("msg", ""))
-            try:
-                out = _decode(frame["v"])
-                passed, atol = _outputs_match(dataset, problem["entry_point"], inputs[received], out,
-                                              expected[received], atol)
-            except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure
-                passed, detail = False, "%s: %s" % (type(exc).__name__, str(exc)[:200])
-            else:
-                detail = "wrong output"
-            if not passed:
-                return "fail", received, received, "test %d: %s" % (received + 1, detail)
-            received += 1
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = bytes(buffer[:end])
+            del buffer[:end + 1]
+            start = 0
+            verdict = _judge_frame(line, received, dataset, problem, inputs, expected, atol)
+            if verdict[0] != "ok":
+                return verdict
+            received, atol = received + 1, verdict[1]
+        if len(buffer) > MAX_FRAME_BYTES:
+            return "fail", received, received, "output of test %d larger than %d MiB" % (
+                received + 1, MAX_FRAME_BYTES >> 20)
+
+
+def _judge_frame(line, received, dataset, problem, inputs, expected, atol):
+    """("ok", atol) when test `received` passed, else a final (status, passed, failed_at, detail)."""
+    try:
+        frame = json.loads(line)
+        kind = frame["k"]
+    except (ValueError, KeyError, TypeError):
+        return "fail", received, received, "unreadable output from the sample's process"
+    if kind == "exec_error":
+        return "fail", 0, 0, "the solution does not load: %s" % frame.get("msg", "")
+    if frame.get("i") != received or received >= len(inputs):
+        return "fail", received, received, "out-of-order output from the sample's process"
+    if kind == "err":
+        return "fail", received, received, "test %d raised %s" % (received + 1, frame.get("msg", ""))
+    try:
+        out = _decode(frame["v"])
+        passed, atol = _outputs_match(dataset, problem["entry_point"], inputs[received], out,
+                                      expected[received], atol)
+    except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure
+        passed, detail = False, "%s: %s" % (type(exc).__name__, str(exc)[:200])
+    else:
+        detail = "wrong output"
+    if not passed:
+        return "fail", received, received, "test %d: %s" % (received + 1, detail)
+    return "ok", atol
 
 
 def _evaluate(header, blobs, emit):

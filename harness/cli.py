@@ -13,7 +13,7 @@ from pathlib import Path
 from python_on_whales import DockerException
 from tabulate import tabulate
 
-from harness import images, serving, verify
+from harness import evalplus_cli, images, serving, verify
 from harness.envfile import write_env
 from harness.errors import HarnessError
 from harness.profiles import get_profile, load_profiles
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb("demo", cmd_demo, "build, serve and verify the embedded default end to end")
     sub.add_argument("--profile", default=DEMO_PROFILE)
     sub.add_argument("--base-image")
+    evalplus_cli.register(verbs, common)
     return parser
 
 

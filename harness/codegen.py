@@ -106,15 +106,21 @@ def raw_path_for(samples_path: Path) -> Path:
     return samples_path.with_name(samples_path.name.removesuffix(".jsonl") + ".raw.jsonl")
 
 
-def read_journal(path: Path) -> list[SampleRecord]:
-    """Finished lines of a journal; a torn last line (killed mid-write) is cut off the file."""
+def _cut_torn_line(path: Path) -> bytes:
+    """The file's complete lines; a torn last line (killed mid-write) is cut off the file."""
     if not path.is_file():
-        return []
+        return b""
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
         with path.open("r+b") as handle:
             handle.truncate(len(data))
+    return data
+
+
+def read_journal(path: Path) -> list[SampleRecord]:
+    """Finished lines of a samples journal."""
+    data = _cut_torn_line(path)
     records = []
     for line in data.decode("utf-8").splitlines():
         if line.strip():
@@ -251,7 +257,7 @@ def run_codegen(tasks: list[Task], config: CodegenConfig, samples_path: Path, *,
                 ) -> CodegenSummary:
     """Generate a sample for every task not already finished in the journal at samples_path."""
     samples_path.parent.mkdir(parents=True, exist_ok=True)
-    read_journal(raw_path_for(samples_path))  # cut a torn line there too
+    _cut_torn_line(raw_path_for(samples_path))
     finished = {r.task_id for r in read_journal(samples_path) if r.provenance.get("status") == "ok"}
     todo = [t for t in tasks if t.task_id not in finished]
     resumed = len(tasks) - len(todo)
@@ -267,8 +273,8 @@ def run_codegen(tasks: list[Task], config: CodegenConfig, samples_path: Path, *,
         finally:
             order = {t.task_id: i for i, t in enumerate(tasks)}
             _rewrite_in_order(samples_path, [r.model_dump() for r in read_journal(samples_path)], order)
-            raw = [json.loads(line) for line in raw_path_for(samples_path).read_text().splitlines() if line.strip()] \
-                if raw_path_for(samples_path).is_file() else []
+            raw = [json.loads(line) for line in _cut_torn_line(raw_path_for(samples_path)).decode().splitlines()
+                   if line.strip()]
             _rewrite_in_order(raw_path_for(samples_path), raw, order)
     wanted = {t.task_id for t in tasks}
     records = [r for r in read_journal(samples_path) if r.task_id in wanted]

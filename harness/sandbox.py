@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import secrets
 import subprocess
 import sys
@@ -98,14 +99,19 @@ def _docker_run_args(name: str, limits: SandboxLimits) -> list[str]:
 
 
 def groundtruth_path(dataset: Dataset, cache_dir: Path) -> Path:
+    """EvalPlus's own cache file; per-task pickles live in `<md5>.tasks/` beside it."""
     return cache_dir / "evalplus" / f"{dataset.md5}.pkl"
+
+
+def _task_oracle(groundtruth: Path, task_id: str) -> Path:
+    return groundtruth.with_suffix(".tasks") / (task_id.replace("/", "_") + ".pkl")
 
 
 def ensure_groundtruth(dataset: Dataset, cache_dir: Path, *, image: str = SANDBOX_IMAGE,
                        limits: SandboxLimits = SandboxLimits()) -> Path:
     """Compute (once per dataset md5) the expected outputs by running the canonical solutions."""
     target = groundtruth_path(dataset, cache_dir)
-    if target.is_file():
+    if target.is_file() and _task_oracle(target, dataset.tasks[-1].task_id).is_file():
         return target
     require_image(image)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,9 +147,14 @@ def _tail(stderr: bytes) -> str:
     return " / ".join(lines[-3:]) if lines else "no output"
 
 
-def _request(dataset: Dataset, groundtruth: Path, samples: list[dict[str, Any]], options: CheckOptions,
-             nonce: str) -> bytes:
-    blobs = [dataset.path.read_bytes(), groundtruth.read_bytes(),
+def _request(mode: str, dataset: Dataset, groundtruth: Path, samples: list[dict[str, Any]],
+             options: CheckOptions, nonce: str) -> bytes:
+    if mode == "reference":  # EvalPlus's evaluate() reads its whole cache file
+        oracles = groundtruth.read_bytes()
+    else:  # only the tasks sampled, still pickled: the host never unpickles sandbox output
+        oracles = pickle.dumps({task_id: _task_oracle(groundtruth, task_id).read_bytes()
+                                for task_id in {s["task_id"] for s in samples}})
+    blobs = [dataset.path.read_bytes(), oracles,
              "".join(json.dumps({"task_id": s["task_id"], "solution": s["solution"]}) + "\n"
                      for s in samples).encode()]
     header = {"nonce": nonce, "dataset": dataset.kind, "lengths": [len(b) for b in blobs],
@@ -169,7 +180,7 @@ def run_checker(mode: str, dataset: Dataset, samples: list[dict[str, Any]], grou
     nonce = secrets.token_hex(16)
     name = f"{CONTAINER_PREFIX}-{mode}-{secrets.token_hex(4)}"
     done = _run([*_docker_run_args(name, limits), image, mode], name,
-                _request(dataset, groundtruth, samples, options, nonce), limits.wall_s)
+                _request(mode, dataset, groundtruth, samples, options, nonce), limits.wall_s)
     lines = _signed_lines(done.stdout, nonce)
     finished = bool(lines) and lines[-1][0] == "DONE"
     return lines, finished, _tail(done.stderr)

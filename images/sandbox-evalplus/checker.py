@@ -329,10 +329,27 @@ def _judge_frame(line, received, dataset, problem, inputs, expected, atol):
     return "ok", atol
 
 
+class _LazyOracles:
+    """task id -> expected outputs, unpickled on first use (MBPP+'s are ~0.8 GB in all)."""
+
+    def __init__(self, blobs):
+        self.blobs, self.lock, self.cache = blobs, threading.Lock(), {}
+
+    def __getitem__(self, task_id):
+        with self.lock:
+            if task_id not in self.cache:
+                self.cache[task_id] = pickle.loads(self.blobs.pop(task_id))
+            return self.cache[task_id]
+
+    def release(self, task_id):
+        with self.lock:
+            self.cache.pop(task_id, None)
+
+
 def _evaluate(header, blobs, emit):
     dataset = header["dataset"]
     problems = _load_problems(dataset, blobs[0])
-    expected = pickle.loads(blobs[1])
+    expected = _LazyOracles(pickle.loads(blobs[1]))
     samples = [json.loads(line) for line in blobs[2].splitlines() if line.strip()]
     del blobs[:]
     os.makedirs(WORK_DIR, exist_ok=True)
@@ -356,6 +373,8 @@ def _evaluate(header, blobs, emit):
                             "detail": detail,
                             "fail_input": _fail_input(dataset, task_id, problem[kind + "_input"], failed_at)}
         result["seconds"] = round(time.monotonic() - started, 3)
+        if sum(1 for s in samples if s["task_id"] == task_id) == 1:
+            expected.release(task_id)
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, int(options["parallel"]))) as pool:
@@ -423,7 +442,13 @@ def _prepare():
     else:
         from evalplus.data import get_mbpp_plus, get_mbpp_plus_hash
         problems, digest, not_none = get_mbpp_plus(), get_mbpp_plus_hash(), MBPP_OUTPUT_NOT_NONE_TASKS
-    get_groundtruth(problems, digest, not_none)
+    expected = get_groundtruth(problems, digest, not_none)
+    # One pickle per task too, so an evaluation ships (and holds) only the tasks it needs.
+    split_dir = os.path.join(os.environ["XDG_CACHE_HOME"], "evalplus", digest + ".tasks")
+    os.makedirs(split_dir, exist_ok=True)
+    for task_id, oracle in expected.items():
+        with open(os.path.join(split_dir, task_id.replace("/", "_") + ".pkl"), "wb") as handle:
+            pickle.dump(oracle, handle, protocol=pickle.HIGHEST_PROTOCOL)
     print(digest)
 
 

@@ -57,6 +57,8 @@ class CheckOptions(BaseModel):
     min_time_limit_s: float = Field(default=4.0, gt=0)
     gt_time_limit_factor: float = Field(default=4.0, gt=0)
     max_memory_bytes: int = 4 * 1024 ** 3
+    # pass@1 plus needs base and plus; skipping plus after a base failure saves its time-outs.
+    skip_plus_after_base_failure: bool = True
 
 
 def _log(message: str) -> None:

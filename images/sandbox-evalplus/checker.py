@@ -95,6 +95,13 @@ def _load_problems(dataset, dataset_bytes):
 
 # ---------------------------------------------------------------- decoding worker values
 
+class _Opaque:
+    """A non-None object the sample returned where EvalPlus only checks `is not None`."""
+
+
+_OPAQUE = _Opaque()
+
+
 def _decode(node, depth=0):
     """Inverse of worker.py's encoder; builds only builtin (and numpy numeric) values."""
     if depth > MAX_DECODE_DEPTH:
@@ -102,6 +109,8 @@ def _decode(node, depth=0):
     if node is None:
         return None
     tag = node[0]
+    if tag == "o" and depth == 0:
+        return _OPAQUE
     if tag == "b":
         if type(node[1]) is not bool:
             raise ValueError("bad bool")
@@ -190,12 +199,23 @@ class _Reaper:
         self.sessions = set()
 
     def spawn(self, job_bytes, write_fd, env):
-        with self.lock:
-            proc = subprocess.Popen([PYTHON, "-I", WORKER, str(write_fd)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, pass_fds=(write_fd,), start_new_session=True,
-                                    cwd=WORK_DIR, env=env)
-            self.sessions.add(proc.pid)
-        return proc
+        # PIDs may be exhausted by a fork bomb in a neighbouring job: it is killed when that job's
+        # deadline passes, so keep trying for longer than any deadline.
+        give_up = time.monotonic() + EVALPLUS_TIMEOUT_PER_TASK_S + 10
+        while True:
+            with self.lock:
+                try:
+                    proc = subprocess.Popen([PYTHON, "-I", WORKER, str(write_fd)], stdin=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,),
+                                            start_new_session=True, cwd=WORK_DIR, env=env)
+                except OSError:
+                    if time.monotonic() > give_up:
+                        raise
+                    self._sweep()
+                else:
+                    self.sessions.add(proc.pid)
+                    return proc
+            time.sleep(0.5)
 
     def finish(self, proc):
         with self.lock:
@@ -209,7 +229,13 @@ class _Reaper:
             self._sweep()
 
     def _sweep(self):
-        me = os.getpid()
+        # Repeat: a fork bomb may add processes while we kill them.
+        for _ in range(50):
+            if not self._sweep_once():
+                return
+
+    def _sweep_once(self):
+        me, killed = os.getpid(), 0
         for name in os.listdir("/proc"):
             if not name.isdigit() or int(name) == me:
                 continue
@@ -225,6 +251,7 @@ class _Reaper:
             if state != "Z":
                 try:
                     os.kill(pid, signal.SIGKILL)
+                    killed += 1
                 except OSError:
                     pass
             if ppid == me:
@@ -232,13 +259,18 @@ class _Reaper:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
+        return killed
 
 
 def _run_tests(reaper, dataset, problem, solution, inputs, expected, ref_times_s, options):
     """One test set (base or plus) of one sample: (status, passed_count, failed_index, detail)."""
     limits = [max(options["min_time_limit_s"], options["gt_time_limit_factor"] * t) for t in ref_times_s]
     deadline_s = min(EVALPLUS_TIMEOUT_PER_TASK_S, sum(limits)) + 2
+    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
+
+    not_none = dataset == "mbpp" and problem["entry_point"] in MBPP_OUTPUT_NOT_NONE_TASKS
     job = pickle.dumps({"code": solution, "entry_point": problem["entry_point"], "inputs": inputs,
+                        "output_not_none": not_none,
                         "time_limits_s": limits, "max_memory_bytes": options["max_memory_bytes"]})
     read_fd, write_fd = os.pipe()
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORK_DIR, "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
@@ -366,6 +398,10 @@ def _evaluate(header, blobs, emit):
         result = {"index": index, "task_id": task_id}
         started = time.monotonic()
         for kind in ("base", "plus"):
+            if kind == "plus" and result["base"]["status"] != "pass" and options.get("skip_plus_after_base_failure"):
+                result[kind] = {"status": "fail", "passed_tests": 0, "total_tests": len(problem["plus_input"]),
+                                "detail": "not run: the base tests failed", "fail_input": None}
+                continue
             status, passed, failed_at, detail = _run_tests(
                 reaper, dataset, problem, solution, problem[kind + "_input"], expected[task_id][kind],
                 expected[task_id][kind + "_time"], options)

@@ -34,10 +34,14 @@ def _load_evalplus_utils():
     return module
 
 
-def _encoder():
+def _encoder(output_not_none):
     # Bind everything now: the sample may later patch builtins or modules in this process.
     _type, _str, _hex, _ihex, _getattr = type, str, float.hex, hex, getattr
     _mods = sys.modules
+    import collections
+
+    _dict_items = dict.items
+    _mappings = (collections.Counter, collections.OrderedDict, collections.defaultdict)  # compare as dicts
     scalars = {bool: "b", str: "s"}
     _FLAT, _BOUND = {int, float, str}, 2 ** 63
 
@@ -68,14 +72,16 @@ def _encoder():
         if t is list or t is tuple or t is set or t is frozenset:
             tag = {list: "l", tuple: "t", set: "S", frozenset: "F"}[t]
             return [tag, [enc(item, depth + 1) for item in x]]
-        if t is dict:
-            return ["d", [[enc(k, depth + 1), enc(v, depth + 1)] for k, v in x.items()]]
+        if t is dict or t in _mappings:
+            return ["d", [[enc(k, depth + 1), enc(v, depth + 1)] for k, v in _dict_items(x)]]
         numpy = _mods.get("numpy")
         if numpy is not None and _getattr(t, "__module__", "") == "numpy":
             if isinstance(x, numpy.generic) and x.dtype.kind in "biufc":
                 return ["n", _str(x.dtype), enc(x.item(), depth + 1)]
             if t is numpy.ndarray and x.dtype.kind in "biufc":
                 return ["a", _str(x.dtype), enc(x.tolist(), depth + 1)]
+        if output_not_none and depth == 0:  # EvalPlus only asks "is it not None?" for these tasks
+            return ["o"]
         raise _Unsupported("returned a %s, which is not a plain value" % _getattr(t, "__name__", "?"))
 
     return enc
@@ -92,7 +98,7 @@ def main():
     except OSError:
         pass
     utils = _load_evalplus_utils()
-    enc = _encoder()
+    enc = _encoder(job["output_not_none"])
     dumps, write, flush = json.dumps, out.write, out.flush
 
     def send(frame):

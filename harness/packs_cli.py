@@ -6,7 +6,6 @@ Exit 0 when a run completed — scores are information, not failure; errors exit
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 

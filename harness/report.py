@@ -39,7 +39,7 @@ def _summary_row(p: ProfileReport) -> list[str]:
     total = sum(row.passed.n for row in p.packs)
     tp = p.throughput
     return [p.profile, p.status,
-            str(humaneval.base) if humaneval else "—", str(humaneval.plus) if humaneval else "—",
+            _interval(humaneval.base) if humaneval else "—", _interval(humaneval.plus) if humaneval else "—",
             f"{passed}/{total}" if total else "—",
             _fmt(tp.decode_tps) if tp else "—", _fmt(tp.ttft_ms, "{:.0f}") if tp else "—"]
 
@@ -79,7 +79,7 @@ def _context(report: Report) -> dict:
                                    f"{row.mean_score:.1f}", _fmt(row.p50_s), _fmt(row.p95_s), row.status]
                                   for row in p.packs] for p in report.profiles},
         "pack_charts": {p.profile: [(row.pack, row.mean_score) for row in p.packs] for p in report.profiles},
-        "eval_rows": {p.profile: [[e.dataset, e.tasks, _interval(e.base), _interval(e.plus), e.empty, e.truncated,
+        "eval_rows": {p.profile: [[e.label or e.dataset, e.tasks, _interval(e.base), _interval(e.plus), e.empty, e.truncated,
                                    e.recovered, _fmt(e.min_time_limit_s, "{:g}")] for e in p.evalplus]
                       for p in report.profiles},
         "throughput_rows": {p.profile: _throughput_rows(p) for p in report.profiles},

@@ -17,12 +17,13 @@ from pydantic import ValidationError
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.evalresult import EvalRunResult
 from harness.manifest import Manifest
 from harness.packs.report import quality_line
 from harness.packs.runner import read_result as read_packs_result
 from harness.packs.schema import RunResult
 from harness.profiles import load_profiles
-from harness.reportmodel import (Interval, PackRow, ProfileReport, ReferenceRow, Report, ThroughputView)
+from harness.reportmodel import (EvalRow, Interval, PackRow, ProfileReport, ReferenceRow, Report, ThroughputView)
 from harness.stats import wilson_interval
 from harness.throughput import ThroughputResult
 
@@ -59,6 +60,32 @@ def pack_rows(result: RunResult) -> list[PackRow]:
                             p95_s=pack.p95_latency_ms / 1000 if pack.p95_latency_ms is not None else None,
                             status=status))
     return rows
+
+
+DATASET_LABELS = {"humaneval": "HumanEval+", "humaneval-mini": "HumanEval+ Mini",
+                  "humaneval-noextreme": "HumanEval+ NoExtreme", "mbpp": "MBPP+", "mbpp-noextreme": "MBPP+ NoExtreme"}
+
+
+def eval_row(result: EvalRunResult) -> EvalRow:
+    """One dataset's pass@1 (base and plus tests) with intervals and the answer counts."""
+    base = sum(t.base_pass for t in result.tasks)
+    plus = sum(t.plus_pass for t in result.tasks)
+    return EvalRow(dataset=result.dataset, label=DATASET_LABELS.get(result.dataset, result.dataset), tasks=result.n_tasks, base=interval(base, result.n_tasks),
+                   plus=interval(plus, result.n_tasks), empty=result.counts.get("empty", 0),
+                   truncated=result.counts.get("truncated", 0),
+                   recovered=result.counts.get("recovered_from_reasoning", 0),
+                   min_time_limit_s=result.min_time_limit_s)
+
+
+def eval_results(profile_dir: Path) -> list[EvalRunResult]:
+    """Every `evalplus/<dataset>/<dataset>.result.json` of a profile, in dataset order."""
+    return [EvalRunResult.model_validate_json(path.read_text(encoding="utf-8"))
+            for path in sorted(profile_dir.glob("evalplus/*/*.result.json"))]
+
+
+def evalplus_quality(rows: list[EvalRow]) -> str:
+    """`HumanEval+ 12.2% (base 14.0%, n=164)` parts for the paste-ready Quality line."""
+    return " · ".join(f"{r.label} {r.plus.pct:.1f}% (base {r.base.pct:.1f}%, n={r.tasks})" for r in rows)
 
 
 def _failure_breakdown(result: RunResult) -> dict[str, int]:
@@ -144,6 +171,13 @@ def profile_report(record, run_dir: Path, config: Path) -> ProfileReport:
             report.quality_line = quality_line(packs)
         except (HarnessError, ValidationError, ValueError) as exc:
             problems.append(f"packs.json unreadable: {str(exc).splitlines()[0]}")
+    try:
+        report.evalplus = [eval_row(result) for result in eval_results(out)]
+    except (ValidationError, ValueError) as exc:
+        problems.append(f"EvalPlus result unreadable: {str(exc).splitlines()[0]}")
+    if report.evalplus:
+        coding = evalplus_quality(report.evalplus)
+        report.quality_line = f"{report.quality_line} · {coding}" if report.quality_line else f"Quality: {coding}"
     if (out / "throughput.json").is_file():
         try:
             report.throughput = throughput_view(out / "throughput.json")

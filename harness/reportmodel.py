@@ -33,7 +33,8 @@ class PackRow(BaseModel):
 
 
 class EvalRow(BaseModel):
-    dataset: str
+    dataset: str  # EvalPlus dataset name: humaneval, humaneval-mini, mbpp, ...
+    label: str = ""  # as shown: HumanEval+, HumanEval+ Mini, ...
     tasks: int
     base: Interval
     plus: Interval

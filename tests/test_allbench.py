@@ -120,7 +120,10 @@ def _numbers_from_results(results: Path, profile: str) -> dict[str, str]:
     throughput = json.loads((results / "e2e" / profile / "throughput.json").read_text())
     passed = sum(p["passed"] for p in packs["packs"])
     total = sum(p["total"] for p in packs["packs"])
-    return {"packs": f"{passed}/{total}", "decode": f"{throughput['decode_tps']['median']:.1f}"}
+    evalplus = json.loads((results / "e2e" / profile / "evalplus" / "humaneval" / "humaneval.result.json").read_text())
+    plus = sum(t["plus_pass"] for t in evalplus["tasks"])
+    return {"packs": f"{passed}/{total}", "decode": f"{throughput['decode_tps']['median']:.1f}",
+            "humaneval_plus": f"{plus}/{evalplus['n_tasks']} = {100 * plus / evalplus['n_tasks']:.1f}%"}
 
 
 def test_markdown_report_carries_the_numbers_of_the_result_files(finished_run):
@@ -130,6 +133,9 @@ def test_markdown_report_carries_the_numbers_of_the_result_files(finished_run):
         numbers = _numbers_from_results(results, profile)
         row = next(line for line in text.splitlines() if line.startswith(f"| {profile} "))
         assert numbers["packs"] in row and numbers["decode"] in row, row
+        section = text.split(f"## {profile}")[1].split("\n## ")[0]
+        eval_row = next(line for line in section.splitlines() if line.startswith("| HumanEval+ "))
+        assert re.search(rf"\|\s+{EVALPLUS_LIMIT}\s+\|", eval_row) and numbers["humaneval_plus"] in eval_row, eval_row
     assert "bench-broken" in text and "server did not start" in text
     assert "Published reference scores" in text and "Quality:" in text
     assert re.search(r"\d+/\d+ = \d+\.\d% \[\d+\.\d–\d+\.\d\]", text), "HumanEval+ with a Wilson interval"
@@ -147,7 +153,7 @@ def test_html_report_renders_in_headless_chromium(finished_run):
     dom = subprocess.run([*chrome, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120).stdout
     for profile in ("bench-two-slots", "bench-one-slot"):
         numbers = _numbers_from_results(results, profile)
-        assert numbers["packs"] in dom and numbers["decode"] in dom
+        assert numbers["packs"] in dom and numbers["decode"] in dom and numbers["humaneval_plus"] in dom
     assert dom.count("<svg") >= 2 and "bench-broken" in dom
 
 

@@ -1,5 +1,4 @@
 import json
-import time
 
 import pytest
 
@@ -48,14 +47,11 @@ def test_samples_in_dataset_order_with_prompt_and_greedy_defaults(server, tmp_pa
 def test_parallel_requests_overlap_up_to_the_limit(tmp_path):
     srv = ScriptedServer(_answer, latency_s=0.3).start()
     try:
-        started = time.monotonic()
         run_codegen(TASKS, CodegenConfig(base_url=srv.base_url, model="m", parallel=4), tmp_path / "s.jsonl",
                     emit=lambda line: None)
-        elapsed = time.monotonic() - started
     finally:
         srv.stop()
-    assert srv.max_in_flight == 4
-    assert elapsed < 0.3 * len(TASKS) * 0.6  # well under the sequential time
+    assert srv.max_in_flight == 4  # the wall-clock gain is measured by `make perf`, not asserted here
 
 
 def test_resume_skips_finished_tasks_and_matches_an_uninterrupted_run(server, tmp_path):

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from harness import sandbox
-from harness.datasets import load_dataset
 
 from .test_sandbox import HUMANEVAL, LIMITS, OPTIONS, _raw_tasks, humaneval  # noqa: F401
 

@@ -7,7 +7,6 @@ and a listening socket on the host, prove the host is untouched.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import uuid

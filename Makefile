@@ -99,6 +99,7 @@ test-slow: setup ## full-dataset checks: all 164 HumanEval+ and 378 MBPP+ canoni
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 perf: setup ## EvalPlus-path benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus)
+	$(PY) -m pip install -q -e '.[perf]'
 	$(PY) scripts/perf.py
 
 test-unit: setup ## run only the tests that need no Docker engine

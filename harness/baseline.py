@@ -9,7 +9,6 @@ builds; a single run's pass/fail on a borderline scenario is not a reference.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -17,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 from harness.atomicfile import write_text_atomic
-from harness.compare import DEFAULT_ALPHA, Comparison, OutcomeSet, ScenarioOutcome, compare
+from harness.compare import DEFAULT_ALPHA, Comparison, OutcomeSet, ScenarioOutcome, compare, read_json_file
 from harness.errors import ComparisonError
 from harness.stats import majority_vote
 
@@ -128,12 +127,7 @@ def write_baseline(baseline: Baseline, path: Path) -> Path:
 
 def load_baseline(path: Path) -> Baseline:
     """Read a baseline file; errors name the file and the field."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ComparisonError(f"{path}: no baseline (capture one with `baseline capture`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
+    data = read_json_file(path, "no baseline (capture one with `baseline capture`)")
     try:
         return Baseline.model_validate(data)
     except ValidationError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 from tabulate import tabulate
@@ -175,17 +175,22 @@ def regression_gate(comparison: Comparison) -> bool:
     return comparison.significant_regression
 
 
+def read_json_file(path: Path, missing: str = "file not found") -> Any:
+    """A JSON document, or a ComparisonError naming the file (`missing` says what to do if absent)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ComparisonError(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
+
+
 def load_outcome_set(path: Path) -> OutcomeSet:
     """Read an OutcomeSet JSON file, or a packs result file through its adapter.
 
     Errors name the file and the field.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ComparisonError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
+    data = read_json_file(path)
     try:
         if isinstance(data, dict) and data.get("kind") == "packs":
             from harness.outcomes import outcomes_from_packs  # outcomes imports this module's models

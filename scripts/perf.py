@@ -91,9 +91,9 @@ def sanitizer_bound(entry_point: str = "long_function", lines: int = 400) -> Non
 
 
 _HOST_EVALPLUS = """
-import json, sys, time, types
-sys.modules["datasets"] = types.ModuleType("datasets")  # imported by evalplus.data for EvalPerf only
-sys.modules["datasets"].load_dataset = None
+import sys, time
+from harness.sanitize import _evalplus_sanitize
+_evalplus_sanitize()  # installs the `datasets` placeholder evalplus.data imports (EvalPerf only)
 from evalplus.evaluate import evaluate
 started = time.monotonic()
 evaluate("humaneval", samples=sys.argv[1], parallel=2, min_time_limit=4.0, gt_time_limit_factor=4.0)

@@ -95,7 +95,7 @@ test: setup ## run the whole test suite (unit + real Docker/llama-server integra
 	@bash scripts/provision-test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-slow: setup ## full-dataset checks: canonical HumanEval+ (164) and MBPP+ (378, one known gap) in the sandbox
+test-slow: setup ## full-dataset checks: canonical HumanEval+ (164) and MBPP+ (378) in the sandbox
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 perf: setup ## EvalPlus-path benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus)

@@ -34,20 +34,23 @@ class DatasetSpec(BaseModel):
     kind: Kind
     relative_path: str
     url: str
+    md5: str | None = None  # of the uncompressed file we test with (../shared/data), where we have it
 
 
+_GITHUB = "https://github.com"
 _HE = "https://github.com/evalplus/humanevalplus_release/releases/download/v0.1.10"
 _MBPP = "https://github.com/evalplus/mbppplus_release/releases/download/v0.2.0"
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in [
     DatasetSpec(name="humaneval", kind="humaneval", relative_path="humanevalplus/HumanEvalPlus-v0.1.10.jsonl",
-                url=f"{_HE}/HumanEvalPlus.jsonl.gz"),
+                url=f"{_HE}/HumanEvalPlus.jsonl.gz", md5="fe585eb4df8c88d844eeb463ea4d0302"),
     DatasetSpec(name="humaneval-mini", kind="humaneval",
-                relative_path="humanevalplus/HumanEvalPlus-Mini-v0.1.10.jsonl", url=f"{_HE}/HumanEvalPlus-Mini.jsonl.gz"),
+                relative_path="humanevalplus/HumanEvalPlus-Mini-v0.1.10.jsonl", url=f"{_HE}/HumanEvalPlus-Mini.jsonl.gz",
+                md5="401e75ad986361dccc7afecb4121e295"),
     DatasetSpec(name="humaneval-noextreme", kind="humaneval",
                 relative_path="humanevalplus/HumanEvalPlus-NoExtreme-v0.1.10.jsonl",
                 url=f"{_HE}/HumanEvalPlus-NoExtreme.jsonl.gz"),
     DatasetSpec(name="mbpp", kind="mbpp", relative_path="mbppplus/MbppPlus-v0.2.0.jsonl",
-                url=f"{_MBPP}/MbppPlus.jsonl.gz"),
+                url=f"{_MBPP}/MbppPlus.jsonl.gz", md5="ee43ecabebf20deef4bb776a405ac5b1"),
     DatasetSpec(name="mbpp-noextreme", kind="mbpp", relative_path="mbppplus/MbppPlus-NoExtreme-v0.2.0.jsonl",
                 url=f"{_MBPP}/MbppPlus-NoExtreme.jsonl.gz"),
 ]}
@@ -115,22 +118,45 @@ def load_dataset(name: str, path: Path) -> Dataset:
     return Dataset(name=name, kind=spec.kind, path=path, md5=hashlib.md5(raw).hexdigest(), tasks=tasks)
 
 
-def fetch_dataset(name: str, data_dir: Path, *, timeout_s: float = 60) -> Path:
-    """Download a published release file into data_dir (uncompressed, as EvalPlus hashes it)."""
+def fetch_dataset(name: str, data_dir: Path, *, mirror: str | None = None, timeout_s: float = 60) -> Path:
+    """Download a published release file into data_dir (uncompressed, as EvalPlus hashes it).
+
+    `mirror` replaces "https://github.com" for hosts that reach GitHub only through a mirror
+    of its release URLs. The file lands whole or not at all (written aside, then renamed),
+    and must load as a dataset before it takes its place.
+    """
     spec = spec_for(name)
     target = data_dir / spec.relative_path
     if target.is_file():
         return target
+    url = spec.url if not mirror else mirror.rstrip("/") + spec.url.removeprefix(_GITHUB)
     try:
-        response = httpx.get(spec.url, follow_redirects=True, timeout=timeout_s)
+        response = httpx.get(url, follow_redirects=True, timeout=timeout_s)
         response.raise_for_status()
         content = gzip.decompress(response.content)
-    except (httpx.HTTPError, OSError) as exc:
-        raise DatasetError(f"cannot download {spec.url}: {exc} (copy the file to {target} by hand)") from None
-    for line in content.splitlines()[:1]:
-        json.loads(line)
+    except httpx.HTTPStatusError as exc:
+        raise DatasetError(f"cannot download {url}: HTTP {exc.response.status_code} "
+                           f"(copy the file to {target} by hand)") from None
+    except (httpx.HTTPError, OSError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"cannot download {url}: {reason} (copy the file to {target} by hand)") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.write_bytes(content)
+    try:
+        load_dataset(name, partial)
+    except DatasetError as exc:
+        partial.unlink()
+        raise DatasetError(f"{url}: the download is not an EvalPlus dataset ({exc})") from None
     partial.replace(target)
     return target
+
+
+def md5_note(name: str, path: Path) -> str:
+    """One line on whether a dataset file is the one this harness was tested with."""
+    spec, digest = spec_for(name), hashlib.md5(path.read_bytes()).hexdigest()
+    if spec.md5 is None:
+        return f"{path}: md5 {digest} (no reference md5 recorded for {name})"
+    if digest == spec.md5:
+        return f"{path}: md5 {digest}, the file this harness is tested with"
+    return f"{path}: md5 {digest} differs from the tested file's {spec.md5}; scores may not compare with the references"

@@ -62,7 +62,8 @@ def print_eval_summary(result: EvalRunResult, label: str) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     for name in args.names:
-        print(datasets.fetch_dataset(name, args.data_dir))
+        path = datasets.fetch_dataset(name, args.data_dir, mirror=args.mirror)
+        print(datasets.md5_note(name, path))
     return 0
 
 
@@ -167,6 +168,9 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verb("data", cmd_data, "download the EvalPlus datasets (HumanEval+, MBPP+) into --data-dir")
     sub.add_argument("names", nargs="*", default=["humaneval", "mbpp"])
     sub.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    sub.add_argument("--mirror", default=os.environ.get("BENCHWRIGHT_DATA_MIRROR"),
+                     help="base URL that serves GitHub's release paths (default: https://github.com; "
+                          "env BENCHWRIGHT_DATA_MIRROR)")
     sub = verb("sandboxes", cmd_sandboxes, "build the sandbox images offline (EvalPlus)")
     sub.add_argument("--base-image")
     sub = verb("codegen", cmd_codegen, "generate EvalPlus samples from an OpenAI-compatible endpoint (resumable)")

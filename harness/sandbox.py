@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import platform
 import secrets
 import subprocess
 import sys
@@ -34,6 +35,9 @@ EVALPLUS_VERSION = "0.3.1"
 SANDBOX_IMAGE = f"benchwright/sandbox-evalplus:{EVALPLUS_VERSION}"
 SANDBOX_USER = "10002:10002"
 CONTAINER_PREFIX = "bw-evalplus"
+# The image's interpreter: Debian bookworm's python3 (glibc 2.36). Wheels are fetched for it.
+SANDBOX_PYTHON = "3.11"
+SANDBOX_GLIBC_MINOR = 36
 
 
 class SandboxLimits(BaseModel):
@@ -66,24 +70,65 @@ def _log(message: str) -> None:
 
 
 def build_sandbox_image(repo_root: Path, cache_dir: Path, base_image: str | None) -> str:
-    """Build the EvalPlus sandbox image offline from host-built wheels; returns its tag."""
+    """Build the EvalPlus sandbox image offline from host-fetched wheels; returns its tag."""
     source = repo_root / "images" / "sandbox-evalplus"
     wheelhouse = cache_dir / "inputs" / f"sandbox-evalplus-{EVALPLUS_VERSION}"
     stamp = wheelhouse / "requirements.txt"
     requirements = (source / "requirements.txt").read_text()
-    if not stamp.is_file() or stamp.read_text() != requirements:
-        wheelhouse.mkdir(parents=True, exist_ok=True)
-        _log(f"downloading pinned wheels into {wheelhouse}")
-        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheelhouse),
-                               "-r", str(source / "requirements.txt")], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SandboxError(f"pip wheel for the sandbox image failed: {done.stderr.strip().splitlines()[-1:]}")
-        stamp.write_text(requirements)
+    wanted = requirements + f"# for CPython {SANDBOX_PYTHON} {_machine()}\n"
+    if not stamp.is_file() or stamp.read_text() != wanted:
+        _fetch_wheelhouse(source / "requirements.txt", wheelhouse, SANDBOX_PYTHON)
+        stamp.write_text(wanted)
     wheels = sorted(wheelhouse.glob("*.whl"))
     images.build_image(source, SANDBOX_IMAGE, inputs=wheels,
-                       build_args={"BASE_IMAGE": images.resolve_base_image(base_image)},
+                       build_args={"BASE_IMAGE": images.resolve_base_image(base_image),
+                                   "PYTHON_VERSION": SANDBOX_PYTHON},
                        staging_dir=cache_dir / "build" / "sandbox-evalplus")
     return SANDBOX_IMAGE
+
+
+def _machine() -> str:
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+
+
+def _fetch_wheelhouse(requirements: Path, wheelhouse: Path, python: str) -> None:
+    """Wheels for the image's Python (`python`, e.g. "3.11"), whatever Python the host runs.
+
+    Binary wheels are asked for by target tags, so a host on another Python version or glibc
+    still fetches what the image can install. Packages published only as sdists are built here
+    and must come out pure Python; anything else is an error naming the package.
+    """
+    for stale in wheelhouse.glob("*"):
+        if stale.name != "requirements.txt":
+            stale.unlink()
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    _log(f"downloading pinned wheels for CPython {python} into {wheelhouse}")
+    machine, minor = _machine(), python.replace(".", "")
+    platforms = [f"manylinux_2_{glibc}_{machine}" for glibc in range(SANDBOX_GLIBC_MINOR, 16, -1)]
+    platforms += [f"manylinux2014_{machine}"] + ([f"manylinux2010_{machine}", f"manylinux1_{machine}"]
+                                               if machine == "x86_64" else [])
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheelhouse),
+           "--python-version", python, "--implementation", "cp",
+           "--abi", f"cp{minor}", "--abi", "abi3", "--abi", "none", "-r", str(requirements)]
+    for tag in platforms:
+        cmd += ["--platform", tag]
+    _pip(cmd, "pip download for the sandbox image")
+    for sdist in sorted([*wheelhouse.glob("*.tar.gz"), *wheelhouse.glob("*.zip")]):
+        before = set(wheelhouse.glob("*.whl"))
+        _pip([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheelhouse), str(sdist)],
+             f"building a wheel from {sdist.name}")
+        built = set(wheelhouse.glob("*.whl")) - before
+        if not built or any(not wheel.name.endswith("-none-any.whl") for wheel in built):
+            raise SandboxError(f"{requirements}: {sdist.name} has no wheel for CPython {python} "
+                               f"manylinux {machine}, and building it here would target the host's Python")
+        sdist.unlink()
+
+
+def _pip(cmd: list[str], what: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.strip().splitlines() if not line.startswith("WARNING")]
+        raise SandboxError(f"{what} failed: {(errors or ['(no output)'])[-1]}")
 
 
 def require_image(image: str) -> None:

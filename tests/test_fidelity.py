@@ -33,7 +33,12 @@ def test_verdicts_match_evalplus_except_documented_differences(humaneval):  # no
     wrong = [{"task_id": "HumanEval/23", "solution": "def strlen(string):\n    return len(string) + 1\n"}]
     cheat = [{"task_id": "HumanEval/24", "solution": "class _Yes(int):\n    def __eq__(self, other): return True\n"
               "def largest_divisor(n):\n    return _Yes(0)\n"}]
-    samples = real + canonical + wrong + cheat
+    # Outputs of 1 M items (they reach our checker in parts): a right one, and one wrong in its last item.
+    streamed = [{"task_id": "HumanEval/130", "solution": raw["HumanEval/130"]["prompt"]
+                 + raw["HumanEval/130"]["canonical_solution"]},
+                {"task_id": "HumanEval/100", "solution": "def make_a_pile(n):\n    out = [n + 2 * i for i in range(n)]\n"
+                 "    if n > 4096: out[-1] += 1\n    return out\n"}]
+    samples = real + canonical + wrong + cheat + streamed
     ours = sandbox.evaluate_samples(dataset, samples, gt, options=OPTIONS, limits=LIMITS)
     theirs = sandbox.reference_evaluate(dataset, samples, gt, options=OPTIONS, limits=REFERENCE_LIMITS)["eval"]
     expected_differences = {"HumanEval/32": (True, False), "HumanEval/24": (False, True)}
@@ -48,3 +53,6 @@ def test_verdicts_match_evalplus_except_documented_differences(humaneval):  # no
             assert verdict.base.status == reference["base_status"], (verdict, reference)
     assert differences == expected_differences
     assert sum(v.plus_pass for v in ours) >= 2  # the canonical ones: a comparison that can fail
+    by_task = {v.task_id: v for v in ours}
+    assert by_task["HumanEval/130"].plus_pass and by_task["HumanEval/100"].base_pass
+    assert not by_task["HumanEval/100"].plus_pass

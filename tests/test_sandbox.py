@@ -70,16 +70,27 @@ def test_all_canonical_solutions_pass_humaneval_and_mbpp(humaneval):
         samples = [{"task_id": t, "solution": r["prompt"] + r["canonical_solution"]} for t, r in raw.items()]
         verdicts = sandbox.evaluate_samples(dataset, samples, gt, options=OPTIONS,
                                             limits=sandbox.SandboxLimits(wall_s=1800))
-        failed = {v.task_id: v.plus.detail for v in verdicts if not v.plus_pass}
-        known = {t: d for t, d in failed.items() if t in KNOWN_GAPS and KNOWN_GAPS[t] in d}
-        assert failed == known, failed
-        assert len(verdicts) - len(failed) == {"humaneval": 164, "mbpp": 377}[name]
+        failed = {v.task_id: (v.base.detail, v.plus.detail) for v in verdicts if not v.plus_pass}
+        assert not failed, failed
+        # Mbpp/255's plus input 86 returns 1.66 M tuples (about 1 GB): it passes only by streaming.
+        assert len(verdicts) == {"humaneval": 164, "mbpp": 378}[name]
 
 
-# Known fidelity gap (measured, documented in the README): plus input 86 of Mbpp/255 returns 1.66 M
-# tuples (~0.9 GB as data). Outputs cross from the worker to the checker as data, so the worker runs out
-# of memory (or hits the 256 MiB output cap) where EvalPlus, comparing in-process, passes it.
-KNOWN_GAPS = {"Mbpp/255": "test 86 of 109"}
+def test_a_one_gigabyte_output_is_judged_within_the_default_limits():
+    """Mbpp/255's plus input 86 returns 1.66 M tuples of 77 strings (about 1 GB as data).
+
+    EvalPlus compares it in-process; here it crosses from the sample's process to the checker,
+    in parts, under the default 4 GiB container and the 60 s per-test-set cap.
+    """
+    if not MBPP.is_file():
+        pytest.skip(f"dataset not found: {MBPP}")
+    sandbox.build_sandbox_image(REPO_ROOT, CACHE, None)
+    dataset = load_dataset("mbpp", MBPP)
+    gt = sandbox.ensure_groundtruth(dataset, CACHE)
+    raw = _raw_tasks(MBPP)["Mbpp/255"]
+    [verdict] = sandbox.evaluate_samples(dataset, [{"task_id": "Mbpp/255", "solution": raw["canonical_solution"]}], gt,
+                                         options=sandbox.CheckOptions(parallel=1), limits=sandbox.SandboxLimits())
+    assert verdict.plus_pass, (verdict.base, verdict.plus)
 
 
 def _attack(task: str, body: str) -> dict:
@@ -216,3 +227,48 @@ except OSError:
     assert not connections
     assert by_name["d-sleep-forever"].base.status == "timeout"
     assert "not a plain value" in by_name["g-always-equal"].base.detail
+
+
+def test_long_outputs_are_streamed_and_judged_like_evalplus(humaneval):
+    """Outputs of more than 4096 items cross in parts (HumanEval/100 and /130 return 1 M-item lists).
+
+    A part byte-identical to our encoding of the expected items is accepted as is; anything
+    else is compared by value, so EvalPlus's `==` semantics hold (ints equal to floats pass),
+    and a wrong, longer, re-typed or unencodable output fails at the test that returned it.
+    """
+    raw = _raw_tasks(HUMANEVAL)
+    pile = "def make_a_pile(n):\n    out = [n + 2 * i for i in range(n)]\n"
+    samples = {
+        "canonical-100": {"task_id": "HumanEval/100", "solution": raw["HumanEval/100"]["prompt"]
+                          + raw["HumanEval/100"]["canonical_solution"]},
+        "canonical-130": {"task_id": "HumanEval/130", "solution": raw["HumanEval/130"]["prompt"]
+                          + raw["HumanEval/130"]["canonical_solution"]},
+        "floats-for-ints-130": {"task_id": "HumanEval/130", "solution": raw["HumanEval/130"]["prompt"]
+                                + raw["HumanEval/130"]["canonical_solution"].replace("return my_tri", "return [float(x) for x in my_tri]")},
+        "last-item-wrong": {"task_id": "HumanEval/100", "solution": pile + "    if n > 4096: out[-1] += 1\n    return out\n"},
+        "one-item-more": {"task_id": "HumanEval/100", "solution": pile + "    if n > 4096: out.append(0)\n    return out\n"},
+        "tuple-for-list": {"task_id": "HumanEval/100", "solution": pile + "    return tuple(out) if n > 4096 else out\n"},
+        "always-equal-item": {"task_id": "HumanEval/100", "solution": "class _Yes:\n    def __eq__(self, o): return True\n"
+                              + pile + "    if n > 4096: out[5000] = _Yes()\n    return out\n"},
+        "forged-stream": {"task_id": "HumanEval/100", "solution": pile + """    if n > 4096:
+        import json, os
+        for fd in range(3, 64):
+            try:
+                os.write(fd, b'{"k":"seq","i":109,"t":"l","n":%d}\\n' % n)
+                os.write(fd, b'{"k":"part","i":109,"c":%d,"v":["L",[]]}\\n' % n)
+                os.write(fd, b'{"k":"part","i":109,"c":1,"v":["L",[%d]]}\\n' % n)
+            except OSError:
+                pass
+        os._exit(0)
+    return out
+"""},
+    }
+    big_test = 1 + next(i for i, args in enumerate(raw["HumanEval/100"]["plus_input"]) if args[0] > 4096)
+    verdicts = dict(zip(samples, _run(humaneval, list(samples.values()))))
+    for name in ("canonical-100", "canonical-130", "floats-for-ints-130"):
+        assert verdicts[name].plus_pass, (name, verdicts[name].plus)
+    for name in ("last-item-wrong", "one-item-more", "tuple-for-list", "always-equal-item", "forged-stream"):
+        verdict = verdicts[name]
+        assert verdict.base_pass and not verdict.plus_pass, (name, verdict.plus)
+        assert verdict.plus.passed_tests == big_test - 1, (name, verdict.plus)
+    assert "not a plain value" in verdicts["always-equal-item"].plus.detail

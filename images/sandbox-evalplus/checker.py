@@ -14,7 +14,9 @@ Why it is built this way (see harness/sandbox.py for the docker side):
 * the oracle (dataset, expected outputs) arrives on stdin and never touches the disk, so a
   sample cannot read it; the request file written for EvalPlus's loader is deleted at once;
 * outputs come back from workers as plain type-tagged values and are compared here, so an
-  object that claims equality, or a patched module, only ever exists in the worker;
+  object that claims equality, or a patched module, only ever exists in the worker; a list or
+  tuple of more than 4096 items comes in parts, each accepted when byte-identical to our own
+  encoding of the expected items and otherwise decoded and compared by value (_Judge);
 * this process is PID 1 (signals from samples with default action are dropped) and not
   dumpable (samples cannot open /proc/1/fd or /proc/1/mem); every output line carries a
   nonce that only the host and this process know;
@@ -23,10 +25,12 @@ Why it is built this way (see harness/sandbox.py for the docker side):
 """
 
 import ctypes
+import importlib.util
 import io
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -301,22 +305,23 @@ def _feed(proc, job):
 def _collect(read_fd, deadline, dataset, problem, inputs, expected, deadline_s):
     import select
 
-    buffer, received, atol = bytearray(), 0, problem["atol"]
+    judge = _Judge(dataset, problem, inputs, expected)
+    buffer = bytearray()
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return "timeout", received, received, "no verdict after %.1fs (test %d of %d)" % (
-                deadline_s, received + 1, len(inputs))
+            return "timeout", judge.received, judge.received, "no verdict after %.1fs (test %d of %d)" % (
+                deadline_s, judge.received + 1, len(inputs))
         ready, _, _ = select.select([read_fd], [], [], remaining)
         if not ready:
             continue
         chunk = os.read(read_fd, 1 << 20)
         if not chunk:
-            if received == len(inputs):
-                return "pass", received, None, ""
+            if judge.received == len(inputs) and judge.stream is None:
+                return "pass", judge.received, None, ""
             # EvalPlus reports a test process that ends without a verdict as a timeout.
-            return "timeout", received, received, "the sample's process ended before test %d of %d" % (
-                received + 1, len(inputs))
+            return "timeout", judge.received, judge.received, "the sample's process ended before test %d of %d" % (
+                judge.received + 1, len(inputs))
         start = len(buffer)
         buffer += chunk
         while True:
@@ -326,39 +331,162 @@ def _collect(read_fd, deadline, dataset, problem, inputs, expected, deadline_s):
             line = bytes(buffer[:end])
             del buffer[:end + 1]
             start = 0
-            verdict = _judge_frame(line, received, dataset, problem, inputs, expected, atol)
-            if verdict[0] != "ok":
+            verdict = judge.frame(line)
+            if verdict is not None:
                 return verdict
-            received, atol = received + 1, verdict[1]
         if len(buffer) > MAX_FRAME_BYTES:
-            return "fail", received, received, "output of test %d larger than %d MiB" % (
-                received + 1, MAX_FRAME_BYTES >> 20)
+            return "fail", judge.received, judge.received, "output of test %d larger than %d MiB" % (
+                judge.received + 1, MAX_FRAME_BYTES >> 20)
 
 
-def _judge_frame(line, received, dataset, problem, inputs, expected, atol):
-    """("ok", atol) when test `received` passed, else a final (status, passed, failed_at, detail)."""
-    try:
-        frame = json.loads(line)
-        kind = frame["k"]
-    except (ValueError, KeyError, TypeError):
-        return "fail", received, received, "unreadable output from the sample's process"
-    if kind == "exec_error":
-        return "fail", 0, 0, "the solution does not load: %s" % frame.get("msg", "")
-    if frame.get("i") != received or received >= len(inputs):
-        return "fail", received, received, "out-of-order output from the sample's process"
-    if kind == "err":
-        return "fail", received, received, "test %d raised %s" % (received + 1, frame.get("msg", ""))
-    try:
-        out = _decode(frame["v"])
-        passed, atol = _outputs_match(dataset, problem["entry_point"], inputs[received], out,
-                                      expected[received], atol)
-    except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure
-        passed, detail = False, "%s: %s" % (type(exc).__name__, str(exc)[:200])
-    else:
-        detail = "wrong output"
-    if not passed:
-        return "fail", received, received, "test %d: %s" % (received + 1, detail)
-    return "ok", atol
+class _Stream:
+    """A long list/tuple output arriving in parts (worker.py sends those of more than 4096 items).
+
+    When the task's rule is plain `out == exp` on a sequence of the same type, parts are compared
+    item by item as they come (what list/tuple equality does) and then dropped, so a huge output
+    is never held whole here. Under any other rule the parts are joined and judged as one value.
+    """
+
+    def __init__(self, kind, total, exp, elementwise):
+        self.kind, self.total, self.exp, self.seen = kind, total, exp, 0
+        self.elementwise = elementwise
+        self.items = None if elementwise else []
+        self.equal = elementwise and len(exp) == total
+
+
+class _Judge:
+    """Reads the worker's frames for one test set in order and decides each test."""
+
+    def __init__(self, dataset, problem, inputs, expected):
+        self.dataset, self.problem, self.inputs, self.expected = dataset, problem, inputs, expected
+        self.received, self.atol, self.stream = 0, problem["atol"], None
+
+    def _fail(self, detail):
+        return "fail", self.received, self.received, detail
+
+    def frame(self, line):
+        """None while the test set goes on, else a final (status, passed, failed_at, detail)."""
+        if self.stream is not None and self.stream.equal and self._part_matches_bytes(line):
+            return self._close() if self.stream.seen == self.stream.total else None
+        try:
+            frame = json.loads(line)
+            kind = frame["k"]
+        except (ValueError, KeyError, TypeError):
+            return self._fail("unreadable output from the sample's process")
+        if kind == "exec_error":
+            return "fail", 0, 0, "the solution does not load: %s" % frame.get("msg", "")
+        if frame.get("i") != self.received or self.received >= len(self.inputs):
+            return self._fail("out-of-order output from the sample's process")
+        if kind == "err":
+            return self._fail("test %d raised %s" % (self.received + 1, frame.get("msg", "")))
+        if kind == "out" and self.stream is None:
+            try:
+                return self._decide(_decode(frame["v"]))
+            except Exception as exc:  # noqa: BLE001 - a comparison that cannot be made is a failure
+                return self._fail("test %d: %s: %s" % (self.received + 1, type(exc).__name__, str(exc)[:200]))
+        if kind == "seq" and self.stream is None:
+            return self._open(frame)
+        if kind == "part" and self.stream is not None:
+            try:
+                return self._part(frame)
+            except Exception as exc:  # noqa: BLE001
+                return self._fail("test %d: %s: %s" % (self.received + 1, type(exc).__name__, str(exc)[:200]))
+        return self._fail("out-of-order output from the sample's process")
+
+    def _decide(self, out):
+        passed, self.atol = _outputs_match(self.dataset, self.problem["entry_point"], self.inputs[self.received],
+                                           out, self.expected[self.received], self.atol)
+        if not passed:
+            return self._fail("test %d: wrong output" % (self.received + 1))
+        self.received += 1
+        return None
+
+    def _open(self, frame):
+        from evalplus.eval import is_floats
+
+        kind, total = frame.get("t"), frame.get("n")
+        if kind not in ("l", "t") or type(total) is not int or total < 0:
+            return self._fail("unreadable output from the sample's process")
+        exp = self.expected[self.received]
+        elementwise = (type(exp) is (list if kind == "l" else tuple) and self.atol == 0 and not is_floats(exp)
+                       and not _has_special_rule(self.dataset, self.problem["entry_point"]))
+        self.stream = _Stream(kind, total, exp, elementwise)
+        return self._close() if total == 0 else None
+
+    def _part_matches_bytes(self, line):
+        """Fast path for a streamed part: its bytes equal our own encoding of the expected items.
+
+        Parsing a part costs far more than encoding one (a 1 GB output of short strings takes
+        ~40 s to parse), and equal canonical encodings mean equal values, with two exceptions
+        kept off this path: NaN (encodes equal, compares unequal) and numpy values. Any part that
+        is not byte-identical is parsed and compared by value as usual.
+        """
+        stream = self.stream
+        match = _PART_HEAD.match(line)
+        if match is None or int(match.group(1)) != self.received or not line.endswith(b"}"):
+            return False
+        count = int(match.group(2))
+        if not 0 < count <= stream.total - stream.seen:
+            return False
+        try:
+            # allow_nan=False: NaN in a flat list raises too (exact_only catches the tagged ones)
+            mine = json.dumps(_trusted_encoder()(list(stream.exp[stream.seen:stream.seen + count]), 1),
+                              allow_nan=False).encode()
+        except Exception:  # noqa: BLE001 - NaN, numpy, or values the encoder does not cover: go by value
+            return False
+        if line[match.end():-1] != mine:
+            return False
+        stream.seen += count
+        return True
+
+    def _part(self, frame):
+        stream = self.stream
+        items = _decode(frame["v"], 1)
+        if type(items) is not list or not items or stream.seen + len(items) > stream.total:
+            return self._fail("unreadable output from the sample's process")
+        if stream.elementwise:
+            if stream.equal:
+                exp, base = stream.exp, stream.seen
+                stream.equal = all(item == exp[base + j] for j, item in enumerate(items))
+            if not stream.equal:  # EvalPlus's exact rule fails; no tolerance applies to these tasks
+                return self._fail("test %d: wrong output" % (self.received + 1))
+        else:
+            stream.items.extend(items)
+        stream.seen += len(items)
+        return self._close() if stream.seen == stream.total else None
+
+    def _close(self):
+        stream, self.stream = self.stream, None
+        if stream.elementwise:
+            if not stream.equal:
+                return self._fail("test %d: wrong output" % (self.received + 1))
+            self.received += 1  # every item equal, same length and type: `out == exp` holds
+            return None
+        return self._decide(stream.items if stream.kind == "l" else tuple(stream.items))
+
+
+_PART_HEAD = re.compile(rb'\{"k":"part","i":(\d{1,9}),"c":(\d{1,9}),"v":')
+_ENCODER = []
+
+
+def _trusted_encoder():
+    """worker.py's encoder, loaded here (from our own file) to encode expected values."""
+    if not _ENCODER:
+        spec = importlib.util.spec_from_file_location("_bw_worker_encoding", WORKER)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _ENCODER.append(module._encoder(False, exact_only=True))
+    return _ENCODER[0]
+
+
+def _has_special_rule(dataset, entry_point):
+    """True where _outputs_match does more than `out == exp` (then a streamed output is judged whole)."""
+    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS
+
+    if dataset == "humaneval":
+        return entry_point == "find_zero"
+    return entry_point in ({"are_equivalent", "sum_div", "surface_Area", "digit_distance_nums"}
+                           | set(MBPP_OUTPUT_SET_EQ_TASKS) | set(MBPP_OUTPUT_NOT_NONE_TASKS))
 
 
 class _LazyOracles:

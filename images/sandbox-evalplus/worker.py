@@ -19,6 +19,8 @@ import sys
 
 sys.set_int_max_str_digits(0)
 _MAX_DEPTH = 64
+_STREAM_MIN_ITEMS = 4096  # longer top-level lists/tuples are sent in parts
+_PART_BYTES = 4 << 20
 
 
 class _Unsupported(Exception):
@@ -34,9 +36,11 @@ def _load_evalplus_utils():
     return module
 
 
-def _encoder(output_not_none):
+def _encoder(output_not_none, exact_only=False):
+    """The value encoder. exact_only (the checker's use, on expected values) refuses what
+    equal encodings would not prove equal: NaN (never equal to itself) and numpy values."""
     # Bind everything now: the sample may later patch builtins or modules in this process.
-    _type, _str, _hex, _ihex, _getattr = type, str, float.hex, hex, getattr
+    _type, _str, _hex, _ihex, _getattr, _set, _map = type, str, float.hex, hex, getattr, set, map
     _mods = sys.modules
     import collections
 
@@ -55,6 +59,8 @@ def _encoder(output_not_none):
             return [scalars[t], x]
         if t is int:
             return ["i", _ihex(x)]  # hex: linear time even for million-digit ints
+        if exact_only and (t is float or t is complex) and x != x:
+            raise _Unsupported("NaN")
         if t is float:
             return ["f", _hex(x)]
         if t is complex:
@@ -62,7 +68,7 @@ def _encoder(output_not_none):
         if t is bytes:
             return ["y", x.hex()]
         if (t is list or t is tuple) and x:
-            kinds = {_type(item) for item in x}
+            kinds = _set(_map(_type, x))
             # Fast path for long flat sequences: JSON round-trips str, float (NaN/inf too)
             # and 64-bit ints exactly, and keeps int and float apart ("3" vs "3.0").
             if kinds <= _FLAT:
@@ -74,7 +80,7 @@ def _encoder(output_not_none):
             return [tag, [enc(item, depth + 1) for item in x]]
         if t is dict or t in _mappings:
             return ["d", [[enc(k, depth + 1), enc(v, depth + 1)] for k, v in _dict_items(x)]]
-        numpy = _mods.get("numpy")
+        numpy = None if exact_only else _mods.get("numpy")
         if numpy is not None and _getattr(t, "__module__", "") == "numpy":
             if isinstance(x, numpy.generic) and x.dtype.kind in "biufc":
                 return ["n", _str(x.dtype), enc(x.item(), depth + 1)]
@@ -100,9 +106,26 @@ def main():
     utils = _load_evalplus_utils()
     enc = _encoder(job["output_not_none"])
     dumps, write, flush = json.dumps, out.write, out.flush
+    _type, _len, _list, _min, _max = type, len, list, min, max
 
     def send(frame):
         write(dumps(frame) + "\n")
+        flush()
+
+    def send_value(index, value):
+        """One frame for a small value; a long list or tuple goes out in parts of about
+        _PART_BYTES each, so a huge output never has to exist twice (or as one string)."""
+        t = _type(value)
+        if (t is not list and t is not tuple) or _len(value) <= _STREAM_MIN_ITEMS:
+            send({"k": "out", "i": index, "v": enc(value)})
+            return
+        total, start, step = _len(value), 0, 1024
+        write('{"k":"seq","i":%d,"t":"%s","n":%d}\n' % (index, "l" if t is list else "t", total))
+        while start < total:  # an item that cannot be encoded ends the stream with an "err" frame
+            body = dumps(enc(_list(value[start:start + step]), 1))
+            write('{"k":"part","i":%d,"c":%d,"v":%s}\n' % (index, _min(step, total - start), body))
+            start += step
+            step = _max(1, _min(1 << 16, step * _PART_BYTES // _max(1, _len(body))))
         flush()
 
     with utils.create_tempdir():
@@ -121,11 +144,9 @@ def main():
                 with utils.time_limit(limit_s):
                     with utils.swallow_io():
                         value = fn(*args)
-                frame = {"k": "out", "i": index, "v": enc(value)}
+                send_value(index, value)
             except BaseException as exc:  # noqa: BLE001
-                frame = {"k": "err", "i": index, "msg": "%s: %s" % (type(exc).__name__, str(exc)[:200])}
-            send(frame)
-            if frame["k"] == "err":
+                send({"k": "err", "i": index, "msg": "%s: %s" % (type(exc).__name__, str(exc)[:200])})
                 break
     out.close()
     _exit(0)  # skip interpreter teardown: the guard disabled what tempdir cleanup needs

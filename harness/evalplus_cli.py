@@ -90,7 +90,7 @@ def cmd_codegen(args: argparse.Namespace) -> int:
     if args.profile:
         profile = get_profile(args.config, args.profile, require_model=False)
         base_url = serving.deployment_for(profile, COMPOSE_DIR).base_url
-        parallel, max_tokens = parallel or profile.parallel, max_tokens or profile.max_tokens
+        parallel, max_tokens = parallel or profile.requests_in_flight, max_tokens or profile.max_tokens
     if not base_url:
         raise HarnessError("codegen: give --profile P or --base-url URL")
     model = args.model
@@ -116,7 +116,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     deployment = serving.deployment_for(profile, COMPOSE_DIR)
     serving.up(deployment)
     try:
-        summary = _codegen(args, dataset, deployment.base_url, profile.name, args.parallel or profile.parallel,
+        summary = _codegen(args, dataset, deployment.base_url, profile.name, args.parallel or profile.requests_in_flight,
                            args.max_tokens or profile.max_tokens or DEFAULT_MAX_TOKENS, out_dir)
     finally:
         if not args.keep_up:
@@ -180,7 +180,7 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--model", help="model name to send (default: first of /v1/models)")
     sub.add_argument("--out", type=Path, required=True, help="directory for <dataset>.jsonl and .raw.jsonl")
     sub.add_argument("--parallel", type=int,
-                     help="requests in flight (default: the profile's PARALLEL server slots, else 1)")
+                     help="requests in flight (default: the profile's BENCH_PARALLEL, else its PARALLEL slots, else 1)")
     _add_dataset_args(sub)
     _add_codegen_args(sub)
     sub = verb("evaluate", cmd_evaluate, "evaluate a samples file in the sandbox; print pass@1 base/plus")
@@ -190,7 +190,7 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verb("evalplus", cmd_pipeline, "one profile: up, codegen, down, sandbox evaluation, summary")
     sub.add_argument("profile")
     sub.add_argument("--out", type=Path, help="default results/evalplus-DATE/PROFILE")
-    sub.add_argument("--parallel", type=int, help="requests in flight (default: the profile's PARALLEL)")
+    sub.add_argument("--parallel", type=int, help="requests in flight (default: the profile's BENCH_PARALLEL, else PARALLEL)")
     sub.add_argument("--keep-up", action="store_true", help="leave the server running after codegen")
     _add_dataset_args(sub)
     _add_codegen_args(sub)

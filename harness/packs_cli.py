@@ -19,17 +19,17 @@ from harness.packs.schema import Sampling
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
 
 
-def _target(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
-    """(base_url, model, profile id) from --profile or --base-url/--model."""
+def _target(args: argparse.Namespace) -> tuple[str, str | None, str | None, int | None]:
+    """(base_url, model, profile id, the profile's BENCH_PARALLEL) from --profile or --base-url/--model."""
     if args.profile:
         from harness import serving
         from harness.profiles import get_profile
 
         profile = get_profile(args.config, args.profile, require_model=False)
-        return serving.deployment_for(profile, COMPOSE_DIR).base_url, args.model, profile.id
+        return serving.deployment_for(profile, COMPOSE_DIR).base_url, args.model, profile.id, profile.bench_parallel
     if not args.base_url:
         raise PackError("packs run: give --profile P or --base-url URL")
-    return args.base_url, args.model, None
+    return args.base_url, args.model, None, None
 
 
 def _selection(args: argparse.Namespace) -> tuple[list, str]:
@@ -45,7 +45,7 @@ def _selection(args: argparse.Namespace) -> tuple[list, str]:
 
 
 def cmd_packs_run(args: argparse.Namespace) -> int:
-    base_url, model, profile_id = _target(args)
+    base_url, model, profile_id, bench_parallel = _target(args)
     packs, mode = _selection(args)
     if not packs:
         raise PackError(f"no packs selected from {args.packs_dir}")
@@ -59,7 +59,7 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     options = RunOptions(base_url=base_url, model=model, profile_id=profile_id, mode=mode, sampling_source=source,
                          explicit_sampling=Sampling(**explicit), thinking=args.thinking,
                          thinking_budget_tokens=args.thinking_budget, max_tokens_cap=args.max_tokens,
-                         timeout_override_s=args.timeout_per_case, concurrency=args.concurrency,
+                         timeout_override_s=args.timeout_per_case, concurrency=args.concurrency or bench_parallel,
                          retries=args.retries, progress=None if args.no_progress else stderr_progress)
     result = run_packs(packs, options, journal_path=save.with_name(save.name + ".journal.jsonl"), resume=args.resume)
     write_result(result, save)
@@ -145,7 +145,8 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--max-tokens", type=int, help="cap every scenario's max_tokens")
     run.add_argument("--timeout-per-case", type=float, metavar="S", help="fixed seconds per scenario")
-    run.add_argument("--concurrency", type=int, help="parallel requests (default and ceiling: server slots)")
+    run.add_argument("--concurrency", type=int,
+                     help="parallel requests (default: the profile's BENCH_PARALLEL, else server slots; ceiling: slots)")
     run.add_argument("--retries", type=int, default=2, help="retries for 5xx / lost connections (default 2)")
     run.add_argument("--no-progress", action="store_true", help="no per-scenario lines on stderr")
     listing = sub.add_parser("list", parents=[common], help="list the packs in --packs-dir")

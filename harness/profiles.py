@@ -54,10 +54,17 @@ class Profile(BaseModel):
     health_timeout_s: float = Field(alias="HEALTH_TIMEOUT_S", default=300, gt=0)
     compose: str = Field(alias="COMPOSE", default="llama-cpp.yml")
     max_tokens: int | None = Field(alias="MAX_TOKENS", default=None, gt=0)
+    # Requests the harness keeps in flight in packs and codegen (default: PARALLEL). 1 makes greedy
+    # answers repeat exactly: batched decoding over several slots changes the float sums.
+    bench_parallel: int | None = Field(alias="BENCH_PARALLEL", default=None, ge=1, le=256)
 
     @property
     def is_bench(self) -> bool:
         return self.id.startswith(BENCH_PREFIX)
+
+    @property
+    def requests_in_flight(self) -> int:
+        return self.bench_parallel or self.parallel
 
     @property
     def model_path(self) -> Path:

@@ -127,3 +127,27 @@ def test_unreachable_endpoint_is_one_error(tmp_path):
     config = CodegenConfig(base_url=f"http://127.0.0.1:{free_port()}", model="m", retries=0)
     with pytest.raises(EndpointError, match="cannot connect"):
         run_codegen(TASKS[:1], config, tmp_path / "s.jsonl", emit=lambda line: None)
+
+
+@pytest.mark.parametrize("bench_parallel, expected", [("", 3), ("BENCH_PARALLEL=1\n", 1)])
+def test_a_profiles_bench_parallel_sets_requests_in_flight(write_conf, tmp_path, bench_parallel, expected):
+    """PARALLEL=3 server slots; BENCH_PARALLEL=1 (for exactly repeatable greedy answers) keeps one in flight."""
+    from harness.paths import default_data_dir
+
+    from .test_cli import run_cli
+
+    mini = default_data_dir() / "humanevalplus" / "HumanEvalPlus-Mini-v0.1.10.jsonl"
+    if not mini.is_file():
+        pytest.skip(f"dataset not found: {mini}")
+    srv = ScriptedServer(lambda body: (200, chat_reply("```python\ndef f():\n    return 1\n```", tokens=5)),
+                         latency_s=0.3).start()
+    try:
+        port = srv.base_url.rsplit(":", 1)[1]
+        conf = write_conf(f"[bench-x]\nNAME=x\nMODEL=tiny.gguf\nIMAGE=img:1\nCTX_SIZE=1024\nPORT={port}\n"
+                          f"PARALLEL=3\n{bench_parallel}")
+        done = run_cli("codegen", "--profile", "bench-x", "--config", str(conf), "--model", "m", "--dataset-path",
+                       str(mini), "--limit", "6", "--out", str(tmp_path / "out"))
+    finally:
+        srv.stop()
+    assert done.returncode == 0, done.stderr
+    assert srv.max_in_flight == expected

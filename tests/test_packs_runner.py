@@ -195,3 +195,17 @@ def test_inspect_and_rescore(tmp_path, capsys):
     assert '"max_tokens": 512' in capsys.readouterr().out
     again, changed = rescore(rescored)
     assert changed == [] and again.packs[0].passed == 14
+
+
+@pytest.mark.parametrize("bench_parallel, expected", [("", 2), ("BENCH_PARALLEL=1\n", 1)])
+def test_a_profiles_bench_parallel_sets_the_packs_concurrency(write_conf, tmp_path, bench_parallel, expected):
+    pack = PACKS["reasonmath-15"]
+    out = tmp_path / "r.json"
+    with ScriptedModel(pack.scenarios, slots=2) as model:
+        port = model.base_url.rsplit(":", 1)[1]
+        conf = write_conf(f"[bench-x]\nNAME=x\nMODEL=tiny.gguf\nIMAGE=img:1\nCTX_SIZE=1024\nPORT={port}\n"
+                          f"PARALLEL=2\n{bench_parallel}")
+        code = cli.main(["packs", "run", "--profile", "bench-x", "--config", str(conf), "--pack", "reasonmath-15",
+                         "--save-json", str(out), "--timeout-per-case", "10", "--no-progress"])
+    assert code == 0
+    assert json.loads(out.read_text())["concurrency"] == expected

@@ -154,6 +154,11 @@ def _decode(node, depth=0):
 
 # ---------------------------------------------------------------- EvalPlus's comparison rules
 
+# MBPP+ tasks whose rule _outputs_match writes out by name (EvalPlus's _special_oracle.py
+# lists the others); _has_special_rule reads the same names.
+_MBPP_OWN_RULES = ("are_equivalent", "sum_div", "surface_Area", "digit_distance_nums")
+
+
 def _outputs_match(dataset, entry_point, args, out, exp, atol):
     """EvalPlus 0.3.1's per-test decision (special oracles included), on trusted values.
 
@@ -191,6 +196,15 @@ def _outputs_match(dataset, entry_point, args, out, exp, atol):
             return False, atol
         return bool(np.allclose(out, exp, rtol=1e-07, atol=atol)), atol
     return bool(exact), atol
+
+
+def _has_special_rule(dataset, entry_point):
+    """True where _outputs_match does more than `out == exp` (then a streamed output is judged whole)."""
+    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS
+
+    if dataset == "humaneval":
+        return entry_point == "find_zero"
+    return entry_point in (set(_MBPP_OWN_RULES) | set(MBPP_OUTPUT_SET_EQ_TASKS) | set(MBPP_OUTPUT_NOT_NONE_TASKS))
 
 
 # ---------------------------------------------------------------- running workers
@@ -477,16 +491,6 @@ def _trusted_encoder():
         spec.loader.exec_module(module)
         _ENCODER.append(module._encoder(False, exact_only=True))
     return _ENCODER[0]
-
-
-def _has_special_rule(dataset, entry_point):
-    """True where _outputs_match does more than `out == exp` (then a streamed output is judged whole)."""
-    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS
-
-    if dataset == "humaneval":
-        return entry_point == "find_zero"
-    return entry_point in ({"are_equivalent", "sum_div", "surface_Area", "digit_distance_nums"}
-                           | set(MBPP_OUTPUT_SET_EQ_TASKS) | set(MBPP_OUTPUT_NOT_NONE_TASKS))
 
 
 class _LazyOracles:

@@ -24,12 +24,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness import sandbox, serving  # noqa: E402
-from harness.codegen import CodegenConfig, run_codegen  # noqa: E402
-from harness.datasets import load_dataset  # noqa: E402
+from harness.evalplus import sandbox
+
+from harness import serving  # noqa: E402
+from harness.evalplus.codegen import CodegenConfig, run_codegen  # noqa: E402
+from harness.evalplus.datasets import load_dataset  # noqa: E402
 from harness.paths import CACHE_DIR, COMPOSE_DIR, default_data_dir  # noqa: E402
-from harness.profiles import get_profile  # noqa: E402
-from harness.sanitize import _evalplus_sanitize, sanitize_code  # noqa: E402
+from harness.serving.profiles import get_profile  # noqa: E402
+from harness.evalplus.sanitize import _evalplus_sanitize, sanitize_code  # noqa: E402
 from tests.scripted_chat import ScriptedServer, chat_reply  # noqa: E402
 
 HUMANEVAL = default_data_dir() / "humanevalplus" / "HumanEvalPlus-v0.1.10.jsonl"
@@ -92,7 +94,7 @@ def sanitizer_bound(entry_point: str = "long_function", lines: int = 400) -> Non
 
 _HOST_EVALPLUS = """
 import sys, time
-from harness.sanitize import _evalplus_sanitize
+from harness.evalplus.sanitize import _evalplus_sanitize
 _evalplus_sanitize()  # installs the `datasets` placeholder evalplus.data imports (EvalPerf only)
 from evalplus.evaluate import evaluate
 started = time.monotonic()

@@ -58,7 +58,7 @@ class EmbeddedServer:
     """A running real llama-server: where it answers and the profile it runs."""
 
     base_url: str
-    profile: "object"  # harness.profiles.Profile
+    profile: "object"  # harness.serving.profiles.Profile
     config_path: Path
     seconds_to_healthy: float
 
@@ -66,7 +66,7 @@ class EmbeddedServer:
 def embedded_conf_text(profile_id: str, port: int, *, models_dir: Path, image: str, parallel: int = 2,
                        ctx_size: int = 2048, extra: str = "") -> str:
     """models.conf text for a profile serving the embedded model."""
-    from harness.images import SMOLLM2_MODEL_FILE
+    from harness.serving.images import SMOLLM2_MODEL_FILE
 
     return (f"[{profile_id}]\nNAME=SmolLM2 test\nMODEL={SMOLLM2_MODEL_FILE}\nMODELS_DIR={models_dir}\n"
             f"IMAGE={image}\nCTX_SIZE={ctx_size}\nPARALLEL={parallel}\nPORT={port}\nHEALTH_TIMEOUT_S=120\n"
@@ -76,7 +76,7 @@ def embedded_conf_text(profile_id: str, port: int, *, models_dir: Path, image: s
 @pytest.fixture(scope="session")
 def embedded_assets() -> tuple[str, Path]:
     """(image tag, models dir) of the embedded default, built/extracted when missing."""
-    from harness import images
+    from harness.serving import images
 
     if not images.image_exists(images.LLAMA_SERVER_CPU_IMAGE):
         images.build_llama_server_cpu(REPO_ROOT, REPO_ROOT / ".cache", None)
@@ -88,8 +88,8 @@ def embedded_assets() -> tuple[str, Path]:
 @pytest.fixture(scope="session")
 def embedded_server(embedded_assets, tmp_path_factory) -> EmbeddedServer:
     """The real embedded llama-server, up for the whole session."""
-    from harness import serving
-    from harness.profiles import get_profile
+    from harness.serving import compose as serving
+    from harness.serving.profiles import get_profile
 
     image, models_dir = embedded_assets
     profile_id = f"test-embedded-{os.getpid()}"

@@ -1,0 +1,168 @@
+"""CLI verbs for quality packs: ``packs run``, ``packs list``, ``inspect``, ``rescore``.
+
+Exit 0 when a run completed — scores are information, not failure; errors exit via cli.main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from harness.paths import COMPOSE_DIR, PACKS_DIR
+from harness.errors import PackError
+from harness.packs import loader
+from harness.packs import summary as report
+from harness.packs.rescore import rescore
+from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
+from harness.packs.schema import Sampling
+
+_SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str | None, str | None, int | None]:
+    """(base_url, model, profile id, the profile's BENCH_PARALLEL) from --profile or --base-url/--model."""
+    if args.profile:
+        from harness.serving import compose as serving
+        from harness.serving.profiles import get_profile
+
+        profile = get_profile(args.config, args.profile, require_model=False)
+        return serving.deployment_for(profile, COMPOSE_DIR).base_url, args.model, profile.id, profile.bench_parallel
+    if not args.base_url:
+        raise PackError("packs run: give --profile P or --base-url URL")
+    return args.base_url, args.model, None, None
+
+
+def _selection(args: argparse.Namespace) -> tuple[list, str]:
+    if args.pack_file:
+        return [loader.load_pack(path) for path in args.pack_file], "pack-file"
+    packs = loader.discover_packs(args.packs_dir)
+    if args.scenario:
+        return loader.select(packs, scenario_refs=args.scenario), "scenario"
+    if args.pack:
+        return loader.select(packs, pack_ids=args.pack), "pack"
+    mode = "quick" if args.quick else "medium"
+    return loader.select(packs, mode=mode), mode
+
+
+def cmd_packs_run(args: argparse.Namespace) -> int:
+    base_url, model, profile_id, bench_parallel = _target(args)
+    packs, mode = _selection(args)
+    if not packs:
+        raise PackError(f"no packs selected from {args.packs_dir}")
+    explicit = {name: getattr(args, name) for name in _SAMPLER_FLAGS if getattr(args, name) is not None}
+    if args.sampling_from_server and explicit:
+        raise PackError("--sampling-from-server and explicit sampler flags exclude each other")
+    source = "server" if args.sampling_from_server else "explicit" if explicit else "canonical"
+    if args.resume and not args.save_json:
+        raise PackError("--resume needs --save-json PATH (the journal lives beside it)")
+    save = args.save_json or Path("results") / "packs" / f"{profile_id or 'endpoint'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    options = RunOptions(base_url=base_url, model=model, profile_id=profile_id, mode=mode, sampling_source=source,
+                         explicit_sampling=Sampling(**explicit), thinking=args.thinking,
+                         thinking_budget_tokens=args.thinking_budget, max_tokens_cap=args.max_tokens,
+                         timeout_override_s=args.timeout_per_case, concurrency=args.concurrency or bench_parallel,
+                         retries=args.retries, progress=None if args.no_progress else stderr_progress)
+    result = run_packs(packs, options, journal_path=save.with_name(save.name + ".journal.jsonl"), resume=args.resume)
+    write_result(result, save)
+    print(report.summary(result))
+    print(f"\nResult: {save}")
+    return 0
+
+
+def cmd_packs_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    rows = [[p.meta.id, p.meta.version, len(p.scenarios), ",".join(sorted({s.verifier.type for s in p.scenarios})),
+             ",".join(p.meta.modes), p.meta.title] for p in loader.discover_packs(args.packs_dir).values()]
+    print(tabulate(rows, headers=["pack", "version", "scenarios", "verifiers", "modes", "title"]))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    result = read_result(args.result)
+    print(report.summary(result))
+    for pack in result.packs:
+        for scenario in pack.scenarios:
+            ref = f"{scenario.pack_id}/{scenario.scenario_id}"
+            if args.scenario and args.scenario not in (ref, scenario.scenario_id):
+                continue
+            if args.failed and scenario.status == "pass":
+                continue
+            if args.scenario or args.failed:
+                print()
+                print(report.describe_scenario(scenario, full=args.full))
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    result = read_result(args.result)
+    new, changed = rescore(result)
+    for old, now in changed:
+        print(f"{old.pack_id}/{old.scenario_id}: {old.score:.0f} {old.failure_mode} -> {now.score:.0f} {now.failure_mode}")
+    target = args.result if args.in_place else args.out
+    if target is None:
+        if changed:
+            raise PackError(f"{args.result}: {len(changed)} verdict(s) changed; pass --in-place or --out PATH "
+                            "to write them (the file keeps its old numbers until then)")
+        print(f"{args.result}: no verdict changed")
+        return 0
+    write_result(new, target)
+    print(report.summary(new))
+    print(f"\nRescored {len(changed)} changed verdict(s) -> {target}")
+    return 0
+
+
+def register(verbs, common: argparse.ArgumentParser) -> None:
+    """Add ``packs run|list``, ``inspect`` and ``rescore`` to the top-level verbs."""
+    packs = verbs.add_parser("packs", parents=[common], help="quality packs: run or list",
+                             description="deterministic, verifier-backed quality packs")
+    sub = packs.add_subparsers(dest="packs_verb", required=True, metavar="ACTION")
+    run = sub.add_parser("run", parents=[common], help="run quality packs against a profile or endpoint")
+    run.set_defaults(func=cmd_packs_run)
+    where = run.add_argument_group("target")
+    where.add_argument("--profile", help="profile id in --config (its server must be up)")
+    where.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080")
+    where.add_argument("--model", help="model name to send (default: first of /v1/models)")
+    pick = run.add_mutually_exclusive_group()
+    pick.add_argument("--quick", action="store_true", help="packs tagged quick (toolcall + instructfollow)")
+    pick.add_argument("--medium", action="store_true", help="all packs tagged medium (default)")
+    pick.add_argument("--pack", action="append", metavar="ID", help="one pack by id (repeatable)")
+    pick.add_argument("--scenario", action="append", metavar="PACK/ID", help="one scenario (repeatable)")
+    pick.add_argument("--pack-file", action="append", type=Path, metavar="PATH",
+                      help="a BenchLocal-format .jsonl pack or a pack folder (repeatable)")
+    run.add_argument("--packs-dir", type=Path, default=PACKS_DIR)
+    run.add_argument("--save-json", type=Path, help="result file (default results/packs/<profile>-<time>.json)")
+    run.add_argument("--resume", action="store_true", help="skip scenarios already in --save-json's journal")
+    think = run.add_mutually_exclusive_group()
+    think.add_argument("--enable-thinking", dest="thinking", action="store_true", default=None)
+    think.add_argument("--no-thinking", dest="thinking", action="store_false")
+    run.add_argument("--thinking-budget", type=int, metavar="TOKENS",
+                     help="extra max_tokens granted when thinking is on")
+    run.add_argument("--sampling-from-server", action="store_true", help="send no sampler fields (NON-CANONICAL)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--top-p", type=float)
+    run.add_argument("--top-k", type=int)
+    run.add_argument("--min-p", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--max-tokens", type=int, help="cap every scenario's max_tokens")
+    run.add_argument("--timeout-per-case", type=float, metavar="S", help="fixed seconds per scenario")
+    run.add_argument("--concurrency", type=int,
+                     help="parallel requests (default: the profile's BENCH_PARALLEL, else server slots; ceiling: slots)")
+    run.add_argument("--retries", type=int, default=2, help="retries for 5xx / lost connections (default 2)")
+    run.add_argument("--no-progress", action="store_true", help="no per-scenario lines on stderr")
+    listing = sub.add_parser("list", parents=[common], help="list the packs in --packs-dir")
+    listing.add_argument("--packs-dir", type=Path, default=PACKS_DIR)
+    listing.set_defaults(func=cmd_packs_list)
+
+    inspect = verbs.add_parser("inspect", parents=[common], help="show a packs result: table, failures, scenarios")
+    inspect.add_argument("result", type=Path)
+    inspect.add_argument("--failed", action="store_true", help="every scenario that did not pass")
+    inspect.add_argument("--scenario", metavar="[PACK/]ID", help="one scenario")
+    inspect.add_argument("--full", action="store_true", help="with exact requests and raw replies")
+    inspect.set_defaults(func=cmd_inspect)
+    again = verbs.add_parser("rescore", parents=[common], help="re-judge saved replies with the current verifiers")
+    again.add_argument("result", type=Path)
+    target = again.add_mutually_exclusive_group()
+    target.add_argument("--in-place", action="store_true", help="rewrite RESULT (atomically)")
+    target.add_argument("--out", type=Path, help="write the rescored result here")
+    again.set_defaults(func=cmd_rescore)

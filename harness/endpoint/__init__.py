@@ -1,0 +1,1 @@
+"""endpoint: see the README's Layout."""

@@ -1,0 +1,1 @@
+"""evalplus: see the README's Layout."""

@@ -1,0 +1,1 @@
+"""overnight: see the README's Layout."""

@@ -1,0 +1,1 @@
+"""regress: see the README's Layout."""

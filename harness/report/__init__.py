@@ -1,0 +1,1 @@
+"""report: see the README's Layout."""

@@ -1,0 +1,155 @@
+"""Bringing a profile's server up and down with docker compose (via python-on-whales).
+
+Every compose verb goes through ``compose_client``, which scopes the project name (one per
+profile), the env file and the compose files (plus the GPU overlay when the profile asks
+for GPUs).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from python_on_whales import Container, DockerClient, DockerException, docker
+
+from harness.serving.envfile import project_name, write_env
+from harness.errors import ServingError
+from harness.serving.health import ContainerState, wait_until_healthy
+from harness.serving.profiles import Profile
+
+SERVICE = "llama-server"
+GPU_OVERLAY_SUFFIX = ".gpu.yml"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where a profile's compose project lives on disk."""
+
+    profile: Profile
+    compose_dir: Path
+    env_path: Path
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.profile.bind_address in ("0.0.0.0", "") else self.profile.bind_address
+        return f"http://{host}:{self.profile.port}"
+
+    @property
+    def compose_files(self) -> list[Path]:
+        main = self.compose_dir / self.profile.compose
+        files = [main]
+        overlay = main.with_name(main.name.rsplit(".", 1)[0] + GPU_OVERLAY_SUFFIX)
+        if self.profile.uses_gpus and overlay.is_file():
+            files.append(overlay)
+        return files
+
+
+def deployment_for(profile: Profile, compose_dir: Path) -> Deployment:
+    """The deployment of a profile, its env file kept beside the compose files."""
+    return Deployment(profile, compose_dir, compose_dir / f".env.{profile.id}")
+
+
+def compose_client(deployment: Deployment) -> DockerClient:
+    """A docker client scoped to this profile's compose project."""
+    for path in deployment.compose_files:
+        if not path.is_file():
+            raise ServingError(f"compose file not found: {path} (COMPOSE in [{deployment.profile.id}])")
+    return DockerClient(compose_files=deployment.compose_files, compose_env_files=[deployment.env_path],
+                        compose_project_name=project_name(deployment.profile),
+                        compose_project_directory=deployment.compose_dir)
+
+
+def _log(message: str) -> None:
+    print(f"[serve] {message}", file=sys.stderr, flush=True)
+
+
+def server_container(deployment: Deployment) -> Container | None:
+    """The profile's server container, running or not, if compose created one."""
+    if not deployment.env_path.is_file():
+        return None
+    containers = compose_client(deployment).compose.ps(all=True)
+    return containers[0] if containers else None
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (checked by binding it).
+
+    SO_REUSEADDR as the engine's port proxy uses it: closed connections still in TIME_WAIT
+    on that port (a killed run's, say) must not read as a listener."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_holder(port: int) -> str:
+    try:
+        users = docker.container.list(filters=[("publish", str(port))])
+    except DockerException:
+        users = []
+    if users:
+        return f"container {users[0].name}"
+    return "another process"
+
+
+def up(deployment: Deployment) -> float:
+    """Start the profile's server detached and wait until healthy; returns seconds to healthy."""
+    profile = deployment.profile
+    existing = server_container(deployment)
+    if existing is not None and existing.state.running:
+        _log(f"[{profile.id}] already running as {existing.name}; waiting for health")
+        return wait(deployment)
+    host = "0.0.0.0" if profile.bind_address in ("0.0.0.0", "") else profile.bind_address
+    if not port_is_free(host, profile.port):
+        raise ServingError(f"port {profile.port} on {host} is already in use by {_port_holder(profile.port)}; "
+                           f"stop it or change PORT in [{profile.id}] ({profile.source})")
+    if not docker.image.exists(profile.image):
+        raise ServingError(f"image {profile.image} is not built; run `make images` (IMAGE in [{profile.id}])")
+    write_env(profile, deployment.env_path)
+    _log(f"[{profile.id}] starting {profile.image} on {deployment.base_url}")
+    try:
+        compose_client(deployment).compose.up(detach=True, quiet=True)
+    except DockerException as exc:
+        raise ServingError(f"docker compose up failed for [{profile.id}]: {_stderr_tail(exc)}") from exc
+    return wait(deployment)
+
+
+def wait(deployment: Deployment) -> float:
+    """Wait for an already started server; fails fast if its container dies."""
+    container = server_container(deployment)
+    if container is None:
+        raise ServingError(f"[{deployment.profile.id}] is not up (no container); run `make up PROFILE=...` first")
+
+    def state() -> ContainerState:
+        info = docker.container.inspect(container.id).state  # fresh at every poll
+        return ContainerState(running=bool(info.running), status=str(info.status),
+                              exit_code=info.exit_code, oom_killed=bool(info.oom_killed))
+
+    def logs() -> str:
+        return docker.container.logs(container.id, tail=60)
+
+    seconds = wait_until_healthy(f"{deployment.base_url}/health", container_state=state, container_logs=logs,
+                                 timeout_s=deployment.profile.health_timeout_s, on_progress=_log)
+    _log(f"[{deployment.profile.id}] healthy after {seconds:.1f}s")
+    return seconds
+
+
+def down(deployment: Deployment) -> None:
+    """Stop and remove the profile's containers and network (idempotent)."""
+    if not deployment.env_path.is_file():  # compose needs the env file to parse the project
+        write_env(deployment.profile, deployment.env_path)
+    try:
+        compose_client(deployment).compose.down(remove_orphans=True, volumes=True, quiet=True)
+    except DockerException as exc:
+        raise ServingError(f"docker compose down failed for [{deployment.profile.id}]: {_stderr_tail(exc)}") from exc
+    _log(f"[{deployment.profile.id}] down")
+
+
+def _stderr_tail(exc: DockerException) -> str:
+    text = (exc.stderr or str(exc)).strip().splitlines()
+    return " / ".join(text[-3:]) if text else f"exit {exc.return_code}"

@@ -73,7 +73,7 @@ demo: setup ## from a fresh machine: engine, images, model, then the full benchm
 	$(HARNESS) demo --config $(CONFIG) $(RUN_ID_ARG) $(BENCH_ARGS)
 
 throughput: setup ## throughput bench of PROFILE (started if not running) -> results/throughput-PROFILE.json
-	$(HARNESS) bench $(PROFILE) --config $(CONFIG) --save-json results/throughput-$(PROFILE).json
+	$(HARNESS) throughput $(PROFILE) --config $(CONFIG) --save-json results/throughput-$(PROFILE).json
 
 diff: setup ## compare two outcome sets: make diff A=a.json B=b.json
 	$(HARNESS) diff $(A) $(B)

@@ -1,18 +1,83 @@
-"""Writing result files so a reader never sees half of one: write ``x.partial``, then rename."""
+"""Every file the harness writes goes through here, so a reader never sees half of one.
+
+* ``write_text_atomic`` / ``write_bytes_atomic`` / ``write_json_atomic``: write ``x.partial``,
+  fsync, then rename onto ``x``. A target that exists but is not a regular file (a device node,
+  a directory, a symlink) is refused: renaming onto ``/dev/null`` would replace it.
+* ``append_json_line``: one journal line, flushed and fsynced before returning.
+* ``complete_lines``: a journal's finished lines; a line torn by a kill is cut off the file.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+class OutputPathError(HarnessError):
+    """A result cannot be written where it was asked to go."""
+
+
+def check_output_path(path: Path) -> Path:
+    """Raise OutputPathError unless ``path`` is absent or a regular file (symlinks are not followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise OutputPathError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+        raise OutputPathError(f"{path}: is {kind}; give the path of a file to write")
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write bytes via a sibling ``.partial`` file and an atomic rename; returns path."""
+    check_output_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise OutputPathError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return path
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write text to path via a sibling ``.partial`` file and an atomic rename; returns path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
+    """Write UTF-8 text atomically; returns path."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, document: Any, indent: int = 1) -> Path:
+    """Write a JSON document atomically; returns path."""
+    return write_text_atomic(path, json.dumps(document, indent=indent) + "\n")
+
+
+def append_json_line(path: Path, document: Any) -> None:
+    """Append one JSON line and fsync it: a finished piece of work survives a kill right after."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(document) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    partial.replace(path)
-    return path
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The finished lines of a journal; a torn last line (killed mid-write) is cut off the file."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with path.open("r+b") as handle:
+            handle.truncate(len(data))
+    return [line for line in data.decode("utf-8").splitlines() if line.strip()]

@@ -12,14 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from harness.regress import baseline as baselines
-from harness.serving import compose as serving
-from harness.files import write_text_atomic
-from harness.regress.compare import (DEFAULT_ALPHA, Comparison, OutcomeSet, compare, format_comparison, load_outcome_set,
-                             regression_gate)
 from harness.errors import ComparisonError
+from harness.files import write_text_atomic
 from harness.packs.selection import selection_args
 from harness.paths import COMPOSE_DIR
+from harness.regress import baseline as baselines
+from harness.regress.compare import DEFAULT_ALPHA, Comparison, compare, format_comparison, regression_gate
+from harness.regress.outcomes import OutcomeSet, load_outcome_set
+from harness.serving import compose as serving
 from harness.serving.profiles import Profile, get_profile
 
 EXIT_REGRESSION = 1

@@ -14,18 +14,15 @@ from pathlib import Path
 import httpx
 from tabulate import tabulate
 
-from harness.evalplus import datasets
-
-from harness.evalplus import sandbox
-
-from harness.serving import compose as serving
-from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, run_codegen
-from harness.errors import HarnessError
-from harness.evalplus.results import EvalRunResult
-from harness.evalplus.evaluation import evaluate_file
-from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT, default_data_dir
-from harness.serving.profiles import get_profile
 from harness.endpoint.throughput import probe_server
+from harness.errors import HarnessError
+from harness.evalplus import datasets, sandbox
+from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, run_codegen
+from harness.evalplus.evaluation import evaluate_file
+from harness.evalplus.results import EvalRunResult
+from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT, default_data_dir
+from harness.serving import compose as serving
+from harness.serving.profiles import get_profile
 
 DEFAULT_DATA_DIR = default_data_dir()
 

@@ -9,13 +9,13 @@ import argparse
 import time
 from pathlib import Path
 
-from harness.paths import COMPOSE_DIR, PACKS_DIR
 from harness.errors import PackError
 from harness.packs import loader
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
 from harness.packs.schema import Sampling
+from harness.paths import COMPOSE_DIR, PACKS_DIR
 
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
 

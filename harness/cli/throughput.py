@@ -12,11 +12,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from harness.endpoint.throughput import BenchSettings, format_result, run_bench, write_result
 from harness.paths import COMPOSE_DIR
 from harness.serving import compose as serving
 from harness.serving.profiles import get_profile
-from harness.endpoint.throughput import BenchSettings, format_result, run_bench, write_result
-
 
 
 def _int_list(text: str) -> list[int]:
@@ -71,7 +70,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(verbs, common: argparse.ArgumentParser) -> None:
     """Add the `bench` verb."""
     text = "throughput bench of a profile's server or an endpoint URL: TTFT, decode/pp tokens/s, concurrency"
-    sub = verbs.add_parser("bench", parents=[common], help=text, description=text)
+    sub = verbs.add_parser("throughput", aliases=["bench"], parents=[common], help=text, description=text)
     sub.set_defaults(func=cmd_bench)
     sub.add_argument("target", help="profile id (started if not running) or base URL (http://host:port)")
     sub.add_argument("--model", help="model name to request (default: first of /v1/models)")

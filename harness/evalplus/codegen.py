@@ -23,8 +23,8 @@ from typing import Any, Callable
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.evalplus.datasets import Task
 from harness.errors import EndpointError
+from harness.evalplus.datasets import Task
 from harness.evalplus.sanitize import extract_solution
 
 # EvalPlus 0.3.1's chat prompt (its OpenAI provider): system message and instruction prefix.

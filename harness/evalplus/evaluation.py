@@ -13,7 +13,8 @@ from typing import Any
 
 from harness.evalplus import sandbox
 from harness.evalplus.datasets import Dataset, DatasetError
-from harness.evalplus.results import EvalRunResult, build_result, evalplus_eval_results, write_json_atomic
+from harness.evalplus.results import EvalRunResult, build_result, evalplus_eval_results
+from harness.files import write_json_atomic
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ evalplus-compatible `<samples>_eval_results.json`.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -153,11 +152,3 @@ def evalplus_eval_results(result: EvalRunResult, samples: list[dict[str, Any]]) 
 
 def _evalplus_status(status: Status) -> str:
     return "fail" if status == "error" else status
-
-
-def write_json_atomic(path: Path, document: Any) -> Path:
-    """Write JSON via `<path>.partial` + rename so a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    partial.replace(path)
-    return path

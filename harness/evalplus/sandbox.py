@@ -26,10 +26,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.serving import images
-from harness.evalplus.datasets import Dataset
 from harness.errors import SandboxError
+from harness.evalplus.datasets import Dataset
 from harness.evalplus.results import TaskVerdict
+from harness.serving import images
 
 EVALPLUS_VERSION = "0.3.1"
 SANDBOX_IMAGE = f"benchwright/sandbox-evalplus:{EVALPLUS_VERSION}"

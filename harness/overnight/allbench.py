@@ -24,11 +24,18 @@ from pathlib import Path
 import httpx
 from python_on_whales import docker
 
-from harness.serving import compose as serving
 from harness.errors import HarnessError
+from harness.overnight.manifest import (
+    Manifest,
+    ManifestStore,
+    ProfileRecord,
+    StepRecord,
+    StepStatus,
+    overlap_seconds,
+    utc_now,
+)
 from harness.packs.selection import selection_args
-from harness.overnight.manifest import (Manifest, ManifestStore, ProfileRecord, StepRecord, StepStatus, overlap_seconds,
-                              utc_now)
+from harness.serving import compose as serving
 from harness.serving.profiles import Profile, get_profile
 
 SERVER_STEPS = ("verify", "throughput", "packs", "codegen")
@@ -80,7 +87,7 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
         if opts.throughput_runs <= 0:
             return None
         load = ["--load-time-s", f"{ctx.load_time_s:.2f}"] if ctx.load_time_s is not None else []
-        return [harness + ["bench", pid, *conf, "--runs", str(opts.throughput_runs),
+        return [harness + ["throughput", pid, *conf, "--runs", str(opts.throughput_runs),
                            "--prompt-runs", str(min(3, opts.throughput_runs)), *load,
                            "--save-json", str(out / "throughput.json")]]
     if step == "packs":

@@ -25,10 +25,25 @@ from typing import Any, Literal
 import httpx
 
 from harness.errors import PackError
+from harness.files import write_text_atomic
 from harness.packs.client import EndpointInfo, measure_tps, post_chat, probe_endpoint, read_message
-from harness.packs.schema import (INFRA_FAILURES, RETRIED_FAILURES, Exchange, Pack, PackResult, Reply, RunResult,
-                                  Sampling, SamplingProvenance, Scenario, ScenarioResult, ThinkingState,
-                                  TimeoutPolicy, ToolCallRecord, status_for)
+from harness.packs.schema import (
+    INFRA_FAILURES,
+    RETRIED_FAILURES,
+    Exchange,
+    Pack,
+    PackResult,
+    Reply,
+    RunResult,
+    Sampling,
+    SamplingProvenance,
+    Scenario,
+    ScenarioResult,
+    ThinkingState,
+    TimeoutPolicy,
+    ToolCallRecord,
+    status_for,
+)
 from harness.packs.verifiers import judge
 from harness.packs.verifiers._common import match_value
 
@@ -346,11 +361,7 @@ def stderr_progress(line: str) -> None:
 
 def write_result(result: RunResult, path: Path) -> Path:
     """Write the result JSON atomically (``.partial`` then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(result.model_dump_json(indent=1), encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_text_atomic(path, result.model_dump_json(indent=1))
 
 
 def read_result(path: Path) -> RunResult:

@@ -15,9 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
-from harness.files import write_text_atomic
-from harness.regress.compare import DEFAULT_ALPHA, Comparison, OutcomeSet, ScenarioOutcome, compare, read_json_file
 from harness.errors import ComparisonError
+from harness.files import write_text_atomic
+from harness.regress.compare import DEFAULT_ALPHA, Comparison, compare
+from harness.regress.outcomes import OutcomeSet, ScenarioOutcome, read_json_file
 from harness.stats import majority_vote
 
 BASELINE_SCHEMA_VERSION = 1

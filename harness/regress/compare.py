@@ -1,10 +1,7 @@
 """Comparing two runs scenario by scenario: fixed, regressed, stable, and whether it matters.
 
-The input is an ``OutcomeSet``: plain typed data — which scenarios passed in each repeat,
-plus per-pack scores — deliberately independent of the packs/EvalPlus result formats, so the
-statistics never depend on how a result file happens to be laid out. ``load_outcome_set`` is
-the one place that turns a file into an OutcomeSet; adapters for other result formats plug
-in there.
+The input is an ``OutcomeSet`` (see ``outcomes``), deliberately independent of the result
+file formats, so the statistics never depend on how a result file happens to be laid out.
 
 A difference is called significant with the exact McNemar test over the scenarios both runs
 share (only fixed/regressed pairs count). Only canonical runs (greedy, harness-controlled
@@ -13,70 +10,14 @@ sampling) may gate: with sampled decoding a "regression" can be noise we cannot 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
+from pydantic import BaseModel, Field, computed_field
 from tabulate import tabulate
 
 from harness.errors import ComparisonError
-from harness.stats import majority_vote, mcnemar_exact, wilson_interval
+from harness.regress.outcomes import OutcomeSet, ScenarioKey
+from harness.stats import mcnemar_exact, wilson_interval
 
-OUTCOME_SCHEMA_VERSION = 1
 DEFAULT_ALPHA = 0.05
-ScenarioKey = tuple[str, str]  # (pack_id, scenario_id)
-
-
-class ScenarioOutcome(BaseModel):
-    """One scenario's verdicts, one per repeat, in repeat order."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pack_id: str = Field(min_length=1)
-    scenario_id: str = Field(min_length=1)
-    passes: list[bool] = Field(min_length=1)
-
-    @property
-    def key(self) -> ScenarioKey:
-        return self.pack_id, self.scenario_id
-
-    @property
-    def passed(self) -> bool:
-        """The scenario's verdict: strict majority over the repeats."""
-        return majority_vote(self.passes)
-
-
-class OutcomeSet(BaseModel):
-    """Which scenarios passed in one run (of one or more repeats) — the input of every comparison."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["outcome-set"] = "outcome-set"
-    schema_version: Literal[1] = OUTCOME_SCHEMA_VERSION
-    label: str = Field(min_length=1, description="what this run is, e.g. profile@run-id")
-    canonical: bool = Field(description="sampling controlled by the harness (greedy); only canonical runs gate")
-    thinking_mode: str = Field(default="default", description="on / off / default, as the run was made")
-    repeats: int = Field(ge=1, description="how many times every scenario was run")
-    outcomes: list[ScenarioOutcome]
-    pack_scores: dict[str, float] = Field(default_factory=dict, description="pack id -> mean score 0-100")
-    pack_versions: dict[str, str] = Field(default_factory=dict, description="pack id -> pack version")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> OutcomeSet:
-        seen: set[ScenarioKey] = set()
-        for outcome in self.outcomes:
-            if outcome.key in seen:
-                raise ValueError(f"scenario {outcome.pack_id}/{outcome.scenario_id} listed twice")
-            seen.add(outcome.key)
-            if len(outcome.passes) != self.repeats:
-                raise ValueError(f"scenario {outcome.pack_id}/{outcome.scenario_id} has {len(outcome.passes)} "
-                                 f"verdicts but repeats is {self.repeats}")
-        return self
-
-    def verdicts(self) -> dict[ScenarioKey, bool]:
-        """Majority verdict per scenario."""
-        return {outcome.key: outcome.passed for outcome in self.outcomes}
 
 
 class PackDelta(BaseModel):
@@ -173,38 +114,6 @@ def regression_gate(comparison: Comparison) -> bool:
         raise ComparisonError(f"cannot gate {comparison.label_b} against {comparison.label_a}: "
                               "a non-canonical run (sampling not controlled by the harness) cannot gate")
     return comparison.significant_regression
-
-
-def read_json_file(path: Path, missing: str = "file not found") -> Any:
-    """A JSON document, or a ComparisonError naming the file (`missing` says what to do if absent)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ComparisonError(f"{path}: {missing}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
-
-
-def load_outcome_set(path: Path) -> OutcomeSet:
-    """Read an OutcomeSet JSON file, or a packs result file through its adapter.
-
-    Errors name the file and the field.
-    """
-    data = read_json_file(path)
-    try:
-        if isinstance(data, dict) and data.get("kind") == "packs":
-            from harness.regress.outcomes import outcomes_from_packs  # outcomes imports this module's models
-            from harness.packs.schema import RunResult
-
-            return outcomes_from_packs(RunResult.model_validate(data))
-        if not isinstance(data, dict) or data.get("kind", "outcome-set") != "outcome-set":
-            kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
-            raise ComparisonError(f"{path}: not an outcome set or packs result (kind {kind!r}); no adapter for this result format")
-        return OutcomeSet.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ComparisonError(f"{path}: {where}: {first['msg']}") from None
 
 
 def _names(keys: list[ScenarioKey], limit: int = 20) -> str:

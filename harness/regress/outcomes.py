@@ -1,13 +1,77 @@
-"""Adapters from result files to OutcomeSets, the input of diff and baselines.
+"""OutcomeSets, the input of diff and baselines, and the adapters that make them from files.
 
-A packs result becomes one outcome per scenario (passed = status "pass"), keyed by pack and
-scenario id; the run's sampling provenance decides whether it may gate.
+An OutcomeSet is plain typed data — which scenarios passed in each repeat, plus per-pack
+scores. ``load_outcome_set`` is the one place that turns a file into one: a packs result
+becomes one outcome per scenario (passed = status "pass"), keyed by pack and scenario id; the
+run's sampling provenance decides whether it may gate.
 """
 
 from __future__ import annotations
 
-from harness.regress.compare import OutcomeSet, ScenarioOutcome
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ComparisonError
 from harness.packs.schema import RunResult
+from harness.stats import majority_vote
+
+OUTCOME_SCHEMA_VERSION = 1
+ScenarioKey = tuple[str, str]  # (pack_id, scenario_id)
+
+
+class ScenarioOutcome(BaseModel):
+    """One scenario's verdicts, one per repeat, in repeat order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pack_id: str = Field(min_length=1)
+    scenario_id: str = Field(min_length=1)
+    passes: list[bool] = Field(min_length=1)
+
+    @property
+    def key(self) -> ScenarioKey:
+        return self.pack_id, self.scenario_id
+
+    @property
+    def passed(self) -> bool:
+        """The scenario's verdict: strict majority over the repeats."""
+        return majority_vote(self.passes)
+
+
+class OutcomeSet(BaseModel):
+    """Which scenarios passed in one run (of one or more repeats) — the input of every comparison."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["outcome-set"] = "outcome-set"
+    schema_version: Literal[1] = OUTCOME_SCHEMA_VERSION
+    label: str = Field(min_length=1, description="what this run is, e.g. profile@run-id")
+    canonical: bool = Field(description="sampling controlled by the harness (greedy); only canonical runs gate")
+    thinking_mode: str = Field(default="default", description="on / off / default, as the run was made")
+    repeats: int = Field(ge=1, description="how many times every scenario was run")
+    outcomes: list[ScenarioOutcome]
+    pack_scores: dict[str, float] = Field(default_factory=dict, description="pack id -> mean score 0-100")
+    pack_versions: dict[str, str] = Field(default_factory=dict, description="pack id -> pack version")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutcomeSet:
+        seen: set[ScenarioKey] = set()
+        for outcome in self.outcomes:
+            if outcome.key in seen:
+                raise ValueError(f"scenario {outcome.pack_id}/{outcome.scenario_id} listed twice")
+            seen.add(outcome.key)
+            if len(outcome.passes) != self.repeats:
+                raise ValueError(f"scenario {outcome.pack_id}/{outcome.scenario_id} has {len(outcome.passes)} "
+                                 f"verdicts but repeats is {self.repeats}")
+        return self
+
+    def verdicts(self) -> dict[ScenarioKey, bool]:
+        """Majority verdict per scenario."""
+        return {outcome.key: outcome.passed for outcome in self.outcomes}
+
 
 
 def thinking_mode(run: RunResult) -> str:
@@ -25,3 +89,32 @@ def outcomes_from_packs(run: RunResult, label: str | None = None) -> OutcomeSet:
                       thinking_mode=thinking_mode(run), repeats=1, outcomes=outcomes,
                       pack_scores={pack.pack_id: pack.mean_score for pack in run.packs},
                       pack_versions={pack.pack_id: pack.version for pack in run.packs})
+
+
+def read_json_file(path: Path, missing: str = "file not found") -> Any:
+    """A JSON document, or a ComparisonError naming the file (`missing` says what to do if absent)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ComparisonError(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
+
+
+def load_outcome_set(path: Path) -> OutcomeSet:
+    """Read an OutcomeSet JSON file, or a packs result file through its adapter.
+
+    Errors name the file and the field.
+    """
+    data = read_json_file(path)
+    try:
+        if isinstance(data, dict) and data.get("kind") == "packs":
+            return outcomes_from_packs(RunResult.model_validate(data))
+        if not isinstance(data, dict) or data.get("kind", "outcome-set") != "outcome-set":
+            kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+            raise ComparisonError(f"{path}: not an outcome set or packs result (kind {kind!r}); no adapter for this result format")
+        return OutcomeSet.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ComparisonError(f"{path}: {where}: {first['msg']}") from None

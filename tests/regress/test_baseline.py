@@ -6,12 +6,18 @@ import json
 
 import pytest
 
-from harness.regress.baseline import (Baseline, baseline_path, build_baseline, check_against_baseline, load_baseline,
-                              write_baseline)
 from harness.cli.main import main
 from harness.errors import ComparisonError
-
+from harness.regress.baseline import (
+    Baseline,
+    baseline_path,
+    build_baseline,
+    check_against_baseline,
+    load_baseline,
+    write_baseline,
+)
 from tests.conftest import GOOD_PROFILE
+
 from .test_compare import outcome_set
 
 KEYS = [("tool", f"t{i}") for i in range(8)] + [("json", f"j{i}") for i in range(4)]

@@ -7,8 +7,9 @@ from math import comb
 
 import pytest
 
-from harness.regress.compare import OutcomeSet, compare, load_outcome_set, regression_gate
 from harness.errors import ComparisonError
+from harness.regress.compare import compare, regression_gate
+from harness.regress.outcomes import OutcomeSet, load_outcome_set
 
 
 def outcome_set(label: str, verdicts: dict[tuple[str, str], list[bool] | bool], *, canonical: bool = True,

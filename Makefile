@@ -11,7 +11,7 @@ RUN_ID ?=
 BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf \
+.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf lint \
         all-bench report throughput diff baseline-capture baseline-check packs packs-quick
 
 help: ## list the targets
@@ -20,7 +20,7 @@ help: ## list the targets
 $(PY): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,perf]'
+	$(PY) -m pip install -q -e '.[test,perf,lint]'
 	$(PY) -m pip install -q --no-deps evalplus==0.3.1
 	@touch $(PY)
 
@@ -90,7 +90,11 @@ packs: setup ## run all quality packs against PROFILE's running server (extra fl
 packs-quick: setup ## run the quick packs (toolcall + instructfollow) against PROFILE's running server
 	$(HARNESS) packs run --quick --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
 
-test: setup ## run the whole test suite (unit + real Docker/llama-server integration)
+lint: setup ## ruff and mypy over harness/ (zero findings expected)
+	$(VENV)/bin/ruff check harness tests scripts
+	$(VENV)/bin/mypy harness
+
+test: setup lint ## run lint, then the whole test suite (unit + real Docker/llama-server integration)
 	@docker info >/dev/null 2>&1 || $(MAKE) provision
 	@bash scripts/provision-test-tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)

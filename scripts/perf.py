@@ -24,15 +24,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness.evalplus import sandbox
+from tests.doubles.scripted_chat import ScriptedServer, chat_reply  # noqa: E402
 
-from harness import serving  # noqa: E402
+from harness.serving import compose as serving  # noqa: E402
+from harness.evalplus import sandbox  # noqa: E402
 from harness.evalplus.codegen import CodegenConfig, run_codegen  # noqa: E402
 from harness.evalplus.datasets import load_dataset  # noqa: E402
+from harness.evalplus.sanitize import _evalplus_sanitize, sanitize_code  # noqa: E402
 from harness.paths import CACHE_DIR, COMPOSE_DIR, default_data_dir  # noqa: E402
 from harness.serving.profiles import get_profile  # noqa: E402
-from harness.evalplus.sanitize import _evalplus_sanitize, sanitize_code  # noqa: E402
-from tests.scripted_chat import ScriptedServer, chat_reply  # noqa: E402
 
 HUMANEVAL = default_data_dir() / "humanevalplus" / "HumanEvalPlus-v0.1.10.jsonl"
 

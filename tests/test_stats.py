@@ -6,8 +6,7 @@ from math import comb, sqrt
 
 import pytest
 
-from harness.stats import (Z_95, binomial_two_sided_p, majority_vote, mcnemar_exact, sign_test,
-                           wilson_interval)
+from harness.stats import Z_95, binomial_two_sided_p, majority_vote, mcnemar_exact, sign_test, wilson_interval
 
 # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I,
 # method 3 (Wilson score interval without continuity correction).

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.cli.common import number
 from harness.errors import ComparisonError
 from harness.files import write_text_atomic
 from harness.packs.selection import selection_args
@@ -45,7 +46,8 @@ def _thinking_mode(args: argparse.Namespace, runs) -> str:
 
 def _run_packs(args: argparse.Namespace, profile: Profile, repeats: int) -> list[OutcomeSet]:
     """Run the packs `repeats` times against the profile's server (started if needed)."""
-    serving.up(serving.deployment_for(get_profile(args.config, profile.id), COMPOSE_DIR))
+    if not profile.is_api:  # an API endpoint is already up
+        serving.up(serving.deployment_for(get_profile(args.config, profile.id), COMPOSE_DIR))
     runs_dir = args.results_dir / "baselines" / "runs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcome_sets = []
@@ -82,7 +84,7 @@ def cmd_baseline_check(args: argparse.Namespace) -> int:
 
 
 def _gate_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="significance level (default 0.05)")
+    sub.add_argument("--alpha", type=number(float, above=0, high=0.5), default=DEFAULT_ALPHA, help="significance level (default 0.05)")
     sub.add_argument("--exit-on-regression", action="store_true",
                      help="exit 1 on a statistically significant regression (refused for non-canonical runs)")
     sub.add_argument("--save-json", type=Path, help="also write the comparison as JSON")
@@ -113,9 +115,9 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
         if name == "capture":
             sub.add_argument("--outcomes", type=Path, nargs="+",
                              help="outcome sets or packs result files of repeated runs (default: run the packs)")
-            sub.add_argument("--repeat", type=int, default=baselines.MIN_BASELINE_RUNS,
+            sub.add_argument("--repeat", type=number(int, low=1, high=100), default=baselines.MIN_BASELINE_RUNS,
                              help=f"packs runs to aggregate when no --outcomes (default {baselines.MIN_BASELINE_RUNS})")
-            sub.add_argument("--min-runs", type=int, default=baselines.MIN_BASELINE_RUNS,
+            sub.add_argument("--min-runs", type=number(int, low=3, high=100), default=baselines.MIN_BASELINE_RUNS,
                              help=f"repeats required (default {baselines.MIN_BASELINE_RUNS})")
         else:
             sub.add_argument("--outcomes", type=Path,

@@ -11,18 +11,17 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 from tabulate import tabulate
 
-from harness.endpoint.throughput import probe_server
-from harness.errors import HarnessError
+from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
+from harness.endpoint.target import Target, target_from_profile
 from harness.evalplus import datasets, sandbox
 from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, run_codegen
 from harness.evalplus.evaluation import evaluate_file
 from harness.evalplus.results import EvalRunResult
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT, default_data_dir
 from harness.serving import compose as serving
-from harness.serving.profiles import get_profile
+from harness.serving.profiles import check_model_file, get_profile
 
 DEFAULT_DATA_DIR = default_data_dir()
 
@@ -73,32 +72,28 @@ def cmd_sandboxes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codegen(args: argparse.Namespace, dataset: datasets.Dataset, base_url: str, model: str, parallel: int,
+def _codegen(args: argparse.Namespace, dataset: datasets.Dataset, target: Target, parallel: int,
              max_tokens: int, out_dir: Path) -> CodegenSummary:
-    config = CodegenConfig(base_url=base_url, model=model, parallel=parallel, max_tokens=max_tokens,
-                           sampling_from_server=args.sampling_from_server, thinking=args.thinking,
-                           reasoning_effort=args.reasoning_effort, request_timeout_s=args.request_timeout)
-    tasks = dataset.subset(args.limit, args.task)
-    summary = run_codegen(tasks, config, out_dir / f"{dataset.name}.jsonl")
+    """Generate samples through the endpoint client; the model id comes from the target or /v1/models."""
+    with client_for(target, timeout_s=args.timeout_s, max_connections=parallel) as client:
+        info = client.probe()
+        config = CodegenConfig(base_url=target.display_url, model=info.model, parallel=parallel, max_tokens=max_tokens,
+                               sampling_from_server=args.sampling_from_server, thinking=args.thinking,
+                               reasoning_effort=args.reasoning_effort, request_timeout_s=args.timeout_s)
+        tasks = dataset.subset(args.limit, args.task)
+        summary = run_codegen(tasks, config, out_dir / f"{dataset.name}.jsonl", client=client)
     print_codegen_summary(summary)
     return summary
 
 
 def cmd_codegen(args: argparse.Namespace) -> int:
-    """Against --base-url, or a profile's running server (its slots and MAX_TOKENS as defaults)."""
+    """Against --base-url, or a profile's endpoint (its slots and MAX_TOKENS as defaults)."""
     dataset = _dataset(args)  # a missing dataset fails before any request
-    parallel, max_tokens, base_url = args.parallel, args.max_tokens, args.base_url
-    if args.profile:
-        profile = get_profile(args.config, args.profile, require_model=False)
-        base_url = serving.deployment_for(profile, COMPOSE_DIR).base_url
+    parallel, max_tokens = args.parallel, args.max_tokens
+    target, profile = resolve_target(args, args.profile or args.base_url, args.config)
+    if profile is not None:
         parallel, max_tokens = parallel or profile.requests_in_flight, max_tokens or profile.max_tokens
-    if not base_url:
-        raise HarnessError("codegen: give --profile P or --base-url URL")
-    model = args.model
-    if not model:
-        with httpx.Client(timeout=30) as client:
-            model = probe_server(client, base_url.rstrip("/")).model
-    summary = _codegen(args, dataset, base_url, model, parallel or 1, max_tokens or DEFAULT_MAX_TOKENS, args.out)
+    summary = _codegen(args, dataset, target, parallel or 1, max_tokens or DEFAULT_MAX_TOKENS, args.out)
     return 1 if summary.errors else 0
 
 
@@ -110,18 +105,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """One profile: up -> health-wait -> codegen -> down -> sandbox evaluation -> result."""
-    profile = get_profile(args.config, args.profile)
+    profile = get_profile(args.config, args.profile, require_model=False)
     dataset = _dataset(args)
     sandbox.require_image(sandbox.SANDBOX_IMAGE)  # fail before spending GPU time
     out_dir = args.out or Path("results") / f"evalplus-{datetime.now():%Y%m%d}" / profile.id
-    deployment = serving.deployment_for(profile, COMPOSE_DIR)
-    serving.up(deployment)
-    try:
-        summary = _codegen(args, dataset, deployment.base_url, profile.name, args.parallel or profile.requests_in_flight,
-                           args.max_tokens or profile.max_tokens or DEFAULT_MAX_TOKENS, out_dir)
-    finally:
-        if not args.keep_up:
-            serving.down(deployment)
+    target = target_from_profile(profile, api_key_env=args.api_key_env, model_id=args.model)
+    parallel = args.parallel or profile.requests_in_flight
+    max_tokens = args.max_tokens or profile.max_tokens or DEFAULT_MAX_TOKENS
+    if profile.is_api:
+        summary = _codegen(args, dataset, target, parallel, max_tokens, out_dir)
+    else:
+        check_model_file(profile)
+        deployment = serving.deployment_for(profile, COMPOSE_DIR)
+        serving.up(deployment)
+        try:
+            summary = _codegen(args, dataset, target, parallel, max_tokens, out_dir)
+        finally:
+            if not args.keep_up:
+                serving.down(deployment)
     result = evaluate_file(dataset, summary.samples_path, CACHE_DIR, options=_options(args), limits=_limits(args))
     print_eval_summary(result, profile.id)
     return 0
@@ -136,9 +137,9 @@ def _add_dataset_args(sub: argparse.ArgumentParser) -> None:
 
 
 def _add_codegen_args(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--limit", type=int, help="only the first N tasks")
+    sub.add_argument("--limit", type=number(int, low=1), help="only the first N tasks")
     sub.add_argument("--task", action="append", help="only this task id (repeatable)")
-    sub.add_argument("--max-tokens", type=int, help=f"per answer (default: profile MAX_TOKENS or {DEFAULT_MAX_TOKENS})")
+    sub.add_argument("--max-tokens", type=number(int, low=1, high=1_000_000), help=f"per answer (default: profile MAX_TOKENS or {DEFAULT_MAX_TOKENS})")
     sub.add_argument("--sampling-from-server", action="store_true",
                      help="send no sampler fields; record /props defaults; marks the run non-canonical")
     thinking = sub.add_mutually_exclusive_group()
@@ -147,15 +148,16 @@ def _add_codegen_args(sub: argparse.ArgumentParser) -> None:
     thinking.add_argument("--no-thinking", dest="thinking", action="store_false",
                           help="chat_template_kwargs.enable_thinking=false")
     sub.add_argument("--reasoning-effort", help="reasoning_effort for templates that read it (low|medium|high)")
-    sub.add_argument("--request-timeout", type=float, default=600, help="seconds per request (default 600)")
+    sub.add_argument("--timeout-s", "--request-timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=600,
+                     help="seconds one request may take in total (default 600)")
 
 
 def _add_eval_args(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--eval-parallel", type=int, default=os.cpu_count() or 1,
+    sub.add_argument("--eval-parallel", type=number(int, low=1, high=256), default=os.cpu_count() or 1,
                      help="samples checked at once, and the sandbox's --cpus (default: host cores)")
-    sub.add_argument("--min-time-limit", type=float, default=4.0, help="per-test minimum seconds (default 4)")
+    sub.add_argument("--min-time-limit", type=number(float, above=0, high=3600), default=4.0, help="per-test minimum seconds (default 4)")
     sub.add_argument("--sandbox-memory", default="4g", help="sandbox --memory (default 4g)")
-    sub.add_argument("--sandbox-wall-s", type=float, default=3600, help="wall-clock cap of one sandbox run")
+    sub.add_argument("--sandbox-wall-s", type=number(float, above=0, high=86400), default=3600, help="wall-clock cap of one sandbox run")
 
 
 def register(verbs, common: argparse.ArgumentParser) -> None:
@@ -177,10 +179,10 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verb("codegen", cmd_codegen, "generate EvalPlus samples from an OpenAI-compatible endpoint (resumable)")
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--profile", help="profile id in --config (its server must be up)")
-    where.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080")
-    sub.add_argument("--model", help="model name to send (default: first of /v1/models)")
+    where.add_argument("--base-url", help="endpoint URL, with or without /v1, e.g. http://127.0.0.1:8080")
+    add_endpoint_args(sub)
     sub.add_argument("--out", type=Path, required=True, help="directory for <dataset>.jsonl and .raw.jsonl")
-    sub.add_argument("--parallel", type=int,
+    sub.add_argument("--parallel", type=number(int, low=1, high=256),
                      help="requests in flight (default: the profile's BENCH_PARALLEL, else its PARALLEL slots, else 1)")
     _add_dataset_args(sub)
     _add_codegen_args(sub)
@@ -191,8 +193,9 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verb("evalplus", cmd_pipeline, "one profile: up, codegen, down, sandbox evaluation, summary")
     sub.add_argument("profile")
     sub.add_argument("--out", type=Path, help="default results/evalplus-DATE/PROFILE")
-    sub.add_argument("--parallel", type=int, help="requests in flight (default: the profile's BENCH_PARALLEL, else PARALLEL)")
+    sub.add_argument("--parallel", type=number(int, low=1, high=256), help="requests in flight (default: the profile's BENCH_PARALLEL, else PARALLEL)")
     sub.add_argument("--keep-up", action="store_true", help="leave the server running after codegen")
+    add_endpoint_args(sub)
     _add_dataset_args(sub)
     _add_codegen_args(sub)
     _add_eval_args(sub)

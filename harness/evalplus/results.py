@@ -7,7 +7,7 @@ evalplus-compatible `<samples>_eval_results.json`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,14 +43,14 @@ class TaskVerdict(BaseModel):
         return self.base.status == "pass" and self.plus.status == "pass"
 
     @classmethod
-    def from_checker(cls, payload: dict[str, Any]) -> "TaskVerdict":
+    def from_checker(cls, payload: dict[str, Any]) -> TaskVerdict:
         if "error" in payload:
             return cls.from_error(payload["task_id"], payload["error"])
         return cls(task_id=payload["task_id"], base=TestSetVerdict(**payload["base"]),
                    plus=TestSetVerdict(**payload["plus"]), seconds=payload.get("seconds", 0.0))
 
     @classmethod
-    def from_error(cls, task_id: str, reason: str) -> "TaskVerdict":
+    def from_error(cls, task_id: str, reason: str) -> TaskVerdict:
         failed = TestSetVerdict(status="error", detail=reason)
         return cls(task_id=task_id, base=failed, plus=failed)
 
@@ -84,7 +84,7 @@ class EvalRunResult(BaseModel):
     dataset_path: str
     dataset_md5: str
     samples_path: str
-    evaluated_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    evaluated_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     evalplus_version: str
     sandbox_image: str
     min_time_limit_s: float
@@ -117,7 +117,7 @@ def build_result(*, dataset: str, dataset_path: Path, dataset_md5: str, samples_
                  sandbox_image: str, min_time_limit_s: float, gt_time_limit_factor: float) -> EvalRunResult:
     """Join verdicts with sample provenance and compute pass@1 and the answer counts."""
     tasks = []
-    for sample, verdict in zip(samples, verdicts):
+    for sample, verdict in zip(samples, verdicts, strict=False):
         provenance = SampleProvenance.model_validate(sample.get("provenance") or {})
         tasks.append(TaskResult(task_id=verdict.task_id, base_pass=verdict.base_pass, plus_pass=verdict.plus_pass,
                                 verdict=verdict, provenance=provenance, evalplus_difference=evalplus_difference(verdict)))
@@ -139,7 +139,7 @@ def build_result(*, dataset: str, dataset_path: Path, dataset_md5: str, samples_
 def evalplus_eval_results(result: EvalRunResult, samples: list[dict[str, Any]]) -> dict[str, Any]:
     """The evalplus-compatible eval_results document (one sample per task, fast-check style)."""
     evals: dict[str, list[dict[str, Any]]] = {}
-    for sample, task in zip(samples, result.tasks):
+    for sample, task in zip(samples, result.tasks, strict=False):
         verdict = task.verdict
         evals.setdefault(task.task_id, []).append({
             "task_id": task.task_id, "solution": sample.get("solution", ""),

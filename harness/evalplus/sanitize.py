@@ -18,9 +18,10 @@ import types
 
 from pydantic import BaseModel
 
+from harness.endpoint.client import strip_think
+
 MAX_SANITIZE_CHARS = 64_000
 MAX_FALLBACK_LINES = 100
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -29,16 +30,6 @@ class Extracted(BaseModel):
 
     solution: str
     recovered_from_reasoning: bool = False
-
-
-def strip_think(text: str) -> str:
-    """Remove <think>…</think> blocks; an unclosed <think> hides everything after it."""
-    text = _THINK_BLOCK.sub("", text)
-    if "<think>" in text:
-        text = text.split("<think>", 1)[0]
-    if "</think>" in text:  # template put the opening tag in the prompt
-        text = text.rsplit("</think>", 1)[1]
-    return text
 
 
 def fenced_code(text: str, entry_point: str) -> str | None:

@@ -6,9 +6,10 @@ reply answers). Results without a reply (infrastructure failures) are kept as th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from harness.packs.runner import HARNESS_VERSION, aggregate
+from harness import __version__
+from harness.packs.runner import aggregate
 from harness.packs.schema import RunResult, ScenarioResult, status_for
 from harness.packs.verifiers import judge
 
@@ -31,6 +32,6 @@ def rescore(result: RunResult) -> tuple[RunResult, list[tuple[ScenarioResult, Sc
                 changed.append((old, new))
             scenarios.append(new)
         packs.append(aggregate(pack.pack_id, pack.version, pack.source, pack.format, scenarios))
-    note = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "harness_version": HARNESS_VERSION,
+    note = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "harness_version": __version__,
             "changed": len(changed)}
     return result.model_copy(update={"packs": packs, "rescored": [*result.rescored, note]}), changed

@@ -1,10 +1,11 @@
 """Running packs against an endpoint: requests, tool loops, timeouts, retries, journal, progress.
 
-Per scenario: build the request, send it under the scenario's wall-clock budget, answer each
-tool call with the scenario's mock result (up to ``max_turns`` turns), then hand the Reply to
-the verifier. Infrastructure failures (5xx, connection lost) are retried a bounded number of
-times; content failures never are. Every finished scenario is appended to a journal (one
-JSON line, flushed and fsynced) so ``resume`` redoes only unfinished work.
+Per scenario: build the request, send it through the endpoint client under the scenario's
+wall-clock budget, answer each tool call with the scenario's mock result (up to ``max_turns``
+turns), then hand the Reply to the verifier. The client retries infrastructure failures (429,
+5xx, connection lost) a bounded number of times; content failures never are. Every finished
+scenario is appended to a journal (one JSON line, flushed and fsynced) so ``resume`` redoes
+only unfinished work.
 """
 
 from __future__ import annotations
@@ -18,18 +19,16 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
-from harness.errors import PackError
+from harness import __version__
+from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
+from harness.errors import EndpointError, PackError
 from harness.files import write_text_atomic
-from harness.packs.client import EndpointInfo, measure_tps, post_chat, probe_endpoint, read_message
 from harness.packs.schema import (
     INFRA_FAILURES,
-    RETRIED_FAILURES,
     Exchange,
     Pack,
     PackResult,
@@ -47,10 +46,10 @@ from harness.packs.schema import (
 from harness.packs.verifiers import judge
 from harness.packs.verifiers._common import match_value
 
-HARNESS_VERSION = "0.1.0"
 CANONICAL_SAMPLING = Sampling(temperature=0.0)
 DEFAULT_MAX_TOKENS = 512
 JOURNAL_TAG = "benchwright-packs-journal"
+TPS_PROBE_PROMPT = "Count from one to twenty in words, separated by spaces."
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,7 @@ class RunOptions:
     concurrency: int | None = None
     retries: int = 2
     retry_backoff_s: float = 1.0
+    api_key_env: str | None = None  # the variable's name, for messages; the key itself stays in the client
     progress: Callable[[str], None] | None = None
 
 
@@ -103,7 +103,7 @@ def thinking_for(pack: Pack, options: RunOptions) -> bool:
     return pack.meta.default_thinking if options.thinking is None else options.thinking
 
 
-def build_payload(info: EndpointInfo, pack: Pack, scenario: Scenario, messages: list[dict],
+def build_payload(info: ServerInfo, pack: Pack, scenario: Scenario, messages: list[dict],
                   options: RunOptions) -> dict[str, Any]:
     """The exact request body for one turn."""
     max_tokens = max_tokens_for(pack, scenario, options)
@@ -116,6 +116,8 @@ def build_payload(info: EndpointInfo, pack: Pack, scenario: Scenario, messages: 
         payload["tools"] = scenario.tools
     if info.thinking_control == "chat_template_kwargs":
         payload["chat_template_kwargs"] = {"enable_thinking": thinking}
+    elif info.thinking_control == "anthropic" and thinking:
+        payload["chat_template_kwargs"] = {"enable_thinking": True}  # the Anthropic edge sends a thinking block
     elif info.thinking_control == "reasoning_effort":
         payload["reasoning_effort"] = "medium" if thinking else "low"
     return payload
@@ -140,21 +142,7 @@ def _parse_arguments(raw: Any) -> tuple[Any, bool]:
         return raw, False
 
 
-def _send(client: httpx.Client, info: EndpointInfo, payload: dict, deadline: float,
-          options: RunOptions) -> tuple[Any, int]:
-    """post_chat with bounded retries for infrastructure failures only; (outcome, retries used)."""
-    retries = 0
-    while True:
-        outcome = post_chat(client, info.base_url, payload, deadline)
-        if outcome.failure not in RETRIED_FAILURES or retries >= options.retries:
-            return outcome, retries
-        if time.monotonic() + options.retry_backoff_s >= deadline:
-            return outcome, retries
-        retries += 1
-        time.sleep(options.retry_backoff_s * retries)
-
-
-def run_scenario(client: httpx.Client, info: EndpointInfo, pack: Pack, scenario: Scenario,
+def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
                  options: RunOptions, budget_s: float) -> ScenarioResult:
     """Run one scenario (all its turns) and judge it."""
     started = time.monotonic()
@@ -166,27 +154,25 @@ def run_scenario(client: httpx.Client, info: EndpointInfo, pack: Pack, scenario:
     reply = Reply()
     for turn in range(1, scenario.max_turns + 1):
         payload = build_payload(info, pack, scenario, [dict(m) for m in messages], options)
-        outcome, retries = _send(client, info, payload, deadline, options)
-        retries_total += retries
-        exchanges.append(Exchange(request=payload, response=outcome.body, error=outcome.error or None,
-                                  latency_ms=outcome.latency_ms))
-        if outcome.failure is not None:
-            return _result(pack, scenario, score=0, failure_mode=outcome.failure, detail=outcome.error,
-                           reply=reply if turn > 1 else None, exchanges=exchanges, started=started,
-                           budget_s=budget_s, tokens=(prompt_tokens, completion_tokens), retries=retries_total)
-        choice = outcome.body["choices"][0]
-        message = choice.get("message") or {}
-        usage = outcome.body.get("usage") or {}
-        prompt_tokens += usage.get("prompt_tokens") or 0
-        completion_tokens += usage.get("completion_tokens") or 0
-        content, raw, reasoning, source = read_message(message)
-        tool_calls = message.get("tool_calls") or []
-        reply = Reply(content=content, raw_content=raw, reasoning=reasoning, content_source=source,
-                      tool_calls=calls, finish_reason=choice.get("finish_reason"), turns=turn)
-        if not tool_calls:
+        outcome = client.chat(payload, deadline=deadline)
+        retries_total += len(outcome.retries)
+        answer = outcome.reply
+        exchanges.append(Exchange(request=payload, response=answer.body if answer else None,
+                                  error=outcome.error or None, latency_ms=round(outcome.latency_ms, 1)))
+        if answer is None:
+            return _result(pack, scenario, score=0, failure_mode=outcome.failure or "server_error",
+                           detail=outcome.error, reply=reply if turn > 1 else None, exchanges=exchanges,
+                           started=started, budget_s=budget_s, tokens=(prompt_tokens, completion_tokens),
+                           retries=retries_total)
+        prompt_tokens += answer.usage.prompt_tokens or 0
+        completion_tokens += answer.usage.completion_tokens or 0
+        reply = Reply(content=answer.content, raw_content=answer.raw_content, reasoning=answer.reasoning,
+                      content_source=answer.content_source, tool_calls=calls, finish_reason=answer.finish_reason,
+                      turns=turn)
+        if not answer.tool_calls:
             break
-        messages.append({"role": "assistant", "content": raw, "tool_calls": tool_calls})
-        for index, call in enumerate(tool_calls):
+        messages.append({"role": "assistant", "content": answer.raw_content, "tool_calls": answer.tool_calls})
+        for index, call in enumerate(answer.tool_calls):
             function = call.get("function") or {}
             name = function.get("name") or ""
             arguments, valid = _parse_arguments(function.get("arguments"))
@@ -233,7 +219,7 @@ def aggregate(pack_id: str, version: str, source: str, fmt: str, results: list[S
         failure_counts=dict(Counter(r.failure_mode for r in results)), scenarios=results)
 
 
-def _identity(options: RunOptions, info: EndpointInfo) -> dict[str, Any]:
+def _identity(options: RunOptions, info: ServerInfo) -> dict[str, Any]:
     return {"model": info.model, "mode": options.mode,
             "sampling_source": options.sampling_source, "sampling": sampling_for(options).model_dump(),
             "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap}
@@ -293,17 +279,38 @@ class _Journal:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def measure_tps(client: EndpointClient, info: ServerInfo, max_tokens: int = 48, timeout_s: float = 60) -> float | None:
+    """Decode tokens per second of one short completion (for timeout scaling); None without a usable count."""
+    payload = {"model": info.model, "messages": [{"role": "user", "content": TPS_PROBE_PROMPT}],
+               "max_tokens": max_tokens, "temperature": 0}
+    outcome = client.chat(payload, deadline=time.monotonic() + timeout_s)
+    if outcome.reply is None:
+        raise EndpointError(f"startup probe failed: {outcome.failure} ({outcome.error})")
+    predicted = (outcome.reply.timings or {}).get("predicted_per_second")
+    if predicted and predicted > 0:
+        return round(float(predicted), 2)
+    tokens = outcome.reply.usage.completion_tokens or 0
+    seconds = outcome.reply.latency_ms / 1000
+    return round(tokens / seconds, 2) if tokens and seconds > 0 else None
 
 
 def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | None = None,
-              resume: bool = False, client: httpx.Client | None = None) -> RunResult:
-    """Run every scenario of the given packs and return the run's result record."""
+              resume: bool = False, client: EndpointClient | None = None) -> RunResult:
+    """Run every scenario of the given packs and return the run's result record.
+
+    Without a client, one is made for ``options.base_url`` (no key; tests and scripts).
+    """
     started_at = _now()
     own_client = client is None
-    client = client or httpx.Client()
+    if client is None:
+        client = EndpointClient(options.base_url, model_id=options.model,
+                                retry=RetryPolicy(max_retries=options.retries, backoff_s=options.retry_backoff_s),
+                                max_connections=max(8, options.concurrency or 1))
     try:
-        info = probe_endpoint(client, options.base_url, options.model)
+        info = client.probe()
         tps = measure_tps(client, info) if options.timeout_override_s is None else None
         concurrency = max(1, min(options.concurrency or info.slots or 1, info.slots or options.concurrency or 1))
         identity = _identity(options, info)
@@ -344,8 +351,8 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
                               [results[(p.meta.id, s.id)] for s in p.scenarios]) for p in packs]
     thinking_values = {thinking_for(p, options) for p in packs}
     return RunResult(
-        run_id=uuid.uuid4().hex[:12], started_at=started_at, finished_at=_now(), harness_version=HARNESS_VERSION,
-        endpoint=info.base_url, model=info.model, profile=options.profile_id, mode=options.mode,
+        run_id=uuid.uuid4().hex[:12], started_at=started_at, finished_at=_now(), harness_version=__version__,
+        endpoint=client.display_url, model=info.model, profile=options.profile_id, mode=options.mode,
         server_slots=info.slots, concurrency=concurrency,
         sampling=SamplingProvenance(canonical=options.sampling_source == "canonical", source=options.sampling_source,
                                     params=sampling_for(options)),

@@ -31,10 +31,10 @@ FailureMode = Literal[
     "http_error",         # the server answered 4xx (not retried)
     "server_error",       # the server answered 5xx (retried, then recorded)
     "endpoint_unreachable",  # connection refused/reset (retried, then recorded)
+    "bad_reply",          # HTTP 200 whose body is not a chat completion (HTML, truncated JSON, ...)
 ]
 FAILURE_MODES: tuple[str, ...] = FailureMode.__args__  # type: ignore[attr-defined]
-INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable"})
-RETRIED_FAILURES = frozenset({"server_error", "endpoint_unreachable"})
+INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply"})
 Status = Literal["pass", "partial", "fail"]
 
 
@@ -59,12 +59,6 @@ class Sampling(_Strict):
     frequency_penalty: float | None = None
     seed: int | None = None
     max_tokens: int | None = Field(default=None, gt=0)
-
-    def merged(self, override: "Sampling | None") -> "Sampling":
-        """This sampling with every field the override sets replaced."""
-        if override is None:
-            return self
-        return self.model_copy(update=override.model_dump(exclude_none=True))
 
 
 class PackMeta(_Strict):
@@ -241,7 +235,7 @@ class SamplingProvenance(_Strict):
 
 class ThinkingState(_Strict):
     requested: bool | None = Field(description="None: pack default used per pack")
-    control: Literal["chat_template_kwargs", "reasoning_effort", "none"]
+    control: Literal["chat_template_kwargs", "reasoning_effort", "anthropic", "none"]
     budget_tokens: int | None = None
 
 

@@ -14,12 +14,11 @@ from pathlib import Path
 
 from python_on_whales import Container, DockerClient, DockerException, docker
 
+from harness.errors import ProfileError, ServingError
 from harness.serving.envfile import project_name, write_env
-from harness.errors import ServingError
 from harness.serving.health import ContainerState, wait_until_healthy
 from harness.serving.profiles import Profile
 
-SERVICE = "llama-server"
 GPU_OVERLAY_SUFFIX = ".gpu.yml"
 
 
@@ -33,8 +32,7 @@ class Deployment:
 
     @property
     def base_url(self) -> str:
-        host = "127.0.0.1" if self.profile.bind_address in ("0.0.0.0", "") else self.profile.bind_address
-        return f"http://{host}:{self.profile.port}"
+        return self.profile.base_url
 
     @property
     def compose_files(self) -> list[Path]:
@@ -47,7 +45,10 @@ class Deployment:
 
 
 def deployment_for(profile: Profile, compose_dir: Path) -> Deployment:
-    """The deployment of a profile, its env file kept beside the compose files."""
+    """The deployment of a compose profile, its env file kept beside the compose files."""
+    if profile.is_api:
+        raise ProfileError(f"{profile.source}: [{profile.id}] is an API profile (PROVIDER={profile.provider}): "
+                           "it has no compose server to bring up")
     return Deployment(profile, compose_dir, compose_dir / f".env.{profile.id}")
 
 

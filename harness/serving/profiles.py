@@ -4,6 +4,13 @@ The file is INI-shaped: ``[profile-id]`` sections of ``KEY=value`` lines, full-l
 ``;`` comments, no interpolation, case-sensitive keys. A ``[DEFAULT]`` section supplies
 values every profile inherits. We parse it line by line (rather than with configparser) so
 every error can name the file, the line and the key.
+
+A profile's ``PROVIDER`` says where its model answers: ``compose`` (the default) is a server
+this harness brings up from a compose file; ``openai-compatible`` and ``anthropic`` are API
+endpoints someone else runs, at ``BASE_URL``. Compose-only keys are refused in an API
+profile's own section but ignored when inherited from ``[DEFAULT]``, so one DEFAULT can
+serve both kinds. A profile never holds an API key, only ``API_KEY_ENV``, the name of the
+environment variable that does.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, TypeVar, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from harness.errors import ProfileError
 
@@ -23,6 +33,29 @@ BENCH_PREFIX = "bench-"
 _SECTION_RE = re.compile(r"^\[(?P<name>[^\]]*)\]$")
 _PROFILE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Provider = Literal["compose", "openai-compatible", "anthropic"]
+WireFormat = Literal["openai-compatible", "anthropic"]
+PROVIDERS: tuple[str, ...] = get_args(Provider)
+# Keys that only configure a server this harness brings up, with why an API profile has no use for them.
+_COMPOSE_ONLY = {
+    "MODEL": "a model file is served by compose profiles; name the API model with MODEL_ID",
+    "MODELS_DIR": "it is the folder of model files that compose profiles serve",
+    "CTX_SIZE": "the endpoint's operator sets its context size",
+    "N_GPU_LAYERS": "the endpoint's operator places its layers",
+    "EXTRA_ARGS": "it holds flags for a server this harness starts",
+    "IMAGE": "no server image is started for an endpoint",
+    "PORT": "the endpoint is BASE_URL",
+    "BIND_ADDRESS": "the endpoint is BASE_URL",
+    "GPUS": "no server is started here to give GPUs to",
+    "HEALTH_TIMEOUT_S": "no server is started here to wait for",
+    "COMPOSE": "no compose file is used for an endpoint",
+}
+# Required for compose profiles only (optional fields in the model, checked in _validate).
+_COMPOSE_REQUIRED = ("MODEL", "IMAGE", "CTX_SIZE", "PORT")
+_T = TypeVar("_T")
+_BASE_URL_EXAMPLE = {"openai-compatible": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 # Flags the harness sets itself from profile keys; EXTRA_ARGS must not fight them.
 _OWNED_FLAGS = {
     "-m": "MODEL", "--model": "MODEL",
@@ -40,27 +73,59 @@ class Profile(BaseModel):
 
     id: str
     source: Path = Field(description="the models.conf this profile came from")
+    provider: Provider = Field(alias="PROVIDER", default="compose")
     name: str = Field(alias="NAME", min_length=1)
-    model: str = Field(alias="MODEL", min_length=1)
+    # compose profiles: the server this harness brings up (required ones are checked in _validate)
+    model: str | None = Field(alias="MODEL", default=None, min_length=1)
     models_dir: Path = Field(alias="MODELS_DIR", default=Path("models"))
-    ctx_size: int = Field(alias="CTX_SIZE", gt=0)
+    ctx_size: int | None = Field(alias="CTX_SIZE", default=None, gt=0)
     n_gpu_layers: int = Field(alias="N_GPU_LAYERS", default=0, ge=-1)
     extra_args: str = Field(alias="EXTRA_ARGS", default="")
-    image: str = Field(alias="IMAGE", min_length=1)
-    port: int = Field(alias="PORT", ge=1, le=65535)
+    image: str | None = Field(alias="IMAGE", default=None, min_length=1)
+    port: int | None = Field(alias="PORT", default=None, ge=1, le=65535)
     bind_address: str = Field(alias="BIND_ADDRESS", default="127.0.0.1")
+    # compose: server slots (also the harness's concurrency); API profiles: requests kept in flight
     parallel: int = Field(alias="PARALLEL", default=1, ge=1, le=256)
     gpus: str = Field(alias="GPUS", default="none")
     health_timeout_s: float = Field(alias="HEALTH_TIMEOUT_S", default=300, gt=0)
     compose: str = Field(alias="COMPOSE", default="llama-cpp.yml")
+    # API profiles: where the endpoint is, which model to ask for, which env var holds the key
+    endpoint_url: str | None = Field(alias="BASE_URL", default=None, description="BASE_URL as written")
+    model_id: str | None = Field(alias="MODEL_ID", default=None, min_length=1)
+    api_key_env: str | None = Field(alias="API_KEY_ENV", default=None)
     max_tokens: int | None = Field(alias="MAX_TOKENS", default=None, gt=0)
     # Requests the harness keeps in flight in packs and codegen (default: PARALLEL). 1 makes greedy
     # answers repeat exactly: batched decoding over several slots changes the float sums.
     bench_parallel: int | None = Field(alias="BENCH_PARALLEL", default=None, ge=1, le=256)
+    # spend guard: stop a run once it has used this many tokens / would cost more than this
+    max_total_tokens: int | None = Field(alias="MAX_TOTAL_TOKENS", default=None, gt=0)
+    max_cost_usd: float | None = Field(alias="MAX_COST_USD", default=None, gt=0)
+    price_in_per_mtok: float | None = Field(alias="PRICE_IN_PER_MTOK", default=None, ge=0)
+    price_out_per_mtok: float | None = Field(alias="PRICE_OUT_PER_MTOK", default=None, ge=0)
 
     @property
     def is_bench(self) -> bool:
         return self.id.startswith(BENCH_PREFIX)
+
+    @property
+    def is_api(self) -> bool:
+        """True for an endpoint someone else runs (no compose server, no model file)."""
+        return self.provider != "compose"
+
+    @property
+    def wire_format(self) -> WireFormat:
+        """The request shape the endpoint speaks; compose servers speak OpenAI's."""
+        return "anthropic" if self.provider == "anthropic" else "openai-compatible"
+
+    @property
+    def base_url(self) -> str:
+        """API profiles: BASE_URL as written; compose: the host port the server publishes."""
+        if self.is_api:
+            if self.endpoint_url is None:
+                raise ProfileError(f"{self.source}: [{self.id}] BASE_URL: required key is missing")
+            return self.endpoint_url
+        host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
+        return f"http://{host}:{self._compose_value(self.port, 'PORT', 'port')}"
 
     @property
     def requests_in_flight(self) -> int:
@@ -68,7 +133,16 @@ class Profile(BaseModel):
 
     @property
     def model_path(self) -> Path:
-        return self.models_dir / self.model
+        return self.models_dir / self._compose_value(self.model, "MODEL", "model file")
+
+    def _compose_value(self, value: _T | None, key: str, what: str) -> _T:
+        # load_profiles guarantees compose profiles have these; a Profile built by hand may not
+        if self.is_api:
+            raise ProfileError(f"{self.source}: [{self.id}] is an API profile (PROVIDER={self.provider}): "
+                               f"it has no {what}")
+        if value is None:
+            raise ProfileError(f"{self.source}: [{self.id}] {key}: required key is missing")
+        return value
 
     @property
     def extra_args_list(self) -> list[str]:
@@ -110,6 +184,30 @@ class Profile(BaseModel):
     def _check_compose(cls, value: str) -> str:
         if "/" in value or not value.endswith((".yml", ".yaml")):
             raise ValueError("must be the file name of a compose file under compose/")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _check_endpoint_url(cls, value: str) -> str:
+        # the value is never echoed back: it may carry user:password@
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host, e.g. https://api.openai.com/v1")
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL takes no ?query or #fragment")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_api_key_env(cls, value: str) -> str:
+        # never echoed back: a malformed value is most likely the key itself
+        if not _ENV_NAME_RE.match(value):
+            raise ValueError("must be the NAME of an environment variable that holds the key "
+                             "(letters, digits and _, not starting with a digit), never the key itself")
         return value
 
 
@@ -161,6 +259,10 @@ def _parse_sections(path: Path, text: str) -> list[_Section]:
         where = f"[{current.name}] {key or '(empty key)'}"
         if not _KEY_RE.match(key):
             raise _fail(path, number, f"{where}: malformed key (keys are UPPER_CASE, e.g. CTX_SIZE)")
+        if key not in PROFILE_KEYS and _holds_a_secret(key):
+            raise _fail(path, number, f"{where}: unknown key; a profile never holds an API key: set "
+                                      "API_KEY_ENV to the name of an environment variable that holds it "
+                                      "(e.g. API_KEY_ENV=OPENAI_API_KEY)")
         if key not in PROFILE_KEYS:
             hint = difflib.get_close_matches(key, PROFILE_KEYS, n=1)
             suggestion = f"; did you mean {hint[0]}?" if hint else ""
@@ -172,31 +274,65 @@ def _parse_sections(path: Path, text: str) -> list[_Section]:
     return sections
 
 
+def _holds_a_secret(key: str) -> bool:
+    return key.endswith(("API_KEY", "_SECRET", "_PASSWORD")) or key in ("KEY", "SECRET", "PASSWORD", "TOKEN")
+
+
 def _validate(path: Path, section: _Section, defaults: _Section | None) -> Profile:
     values = dict(defaults.values) if defaults else {}
     lines = dict(defaults.lines) if defaults else {}
     values.update(section.values)
     lines.update(section.lines)
-    if "MODELS_DIR" in values:
-        models_dir = Path(values["MODELS_DIR"])
+    where = f"[{section.name}]"
+    provider = values.get("PROVIDER", "compose")
+    if provider not in PROVIDERS:
+        line = lines.get("PROVIDER", section.line)
+        raise _fail(path, line, f"{where} PROVIDER: expected one of {', '.join(PROVIDERS)} (got {provider!r})")
+    # (key, message) of every problem; the first in key order is reported, as pydantic would
+    problems: list[tuple[str, str]] = []
+    if provider == "compose":
+        if "BASE_URL" in section.values:
+            problems.append(("BASE_URL", "not used by PROVIDER=compose (the URL comes from BIND_ADDRESS and PORT; "
+                                         "set PROVIDER=openai-compatible for an endpoint someone else runs)"))
+        values.pop("BASE_URL", None)  # inherited from [DEFAULT] for the API profiles
+        problems += [(key, "required key is missing") for key in _COMPOSE_REQUIRED if key not in values]
+        models_dir = Path(values.get("MODELS_DIR", "models"))
         values["MODELS_DIR"] = str(models_dir if models_dir.is_absolute() else path.parent / models_dir)
     else:
-        values["MODELS_DIR"] = str(path.parent / "models")
+        problems += [(key, f"not used by PROVIDER={provider} ({why})")
+                     for key, why in _COMPOSE_ONLY.items() if key in section.values]
+        values = {key: value for key, value in values.items() if key not in _COMPOSE_ONLY}
+        if "BASE_URL" not in values:
+            problems.append(("BASE_URL", f"required key is missing for PROVIDER={provider} "
+                                         f"(the endpoint's URL, e.g. {_BASE_URL_EXAMPLE[provider]})"))
+        if provider == "anthropic" and "MODEL_ID" not in values:
+            problems.append(("MODEL_ID", "required key is missing for PROVIDER=anthropic (the Messages API "
+                                         "needs the model's id, e.g. claude-sonnet-4-5)"))
+    if "MAX_COST_USD" in values and not {"PRICE_IN_PER_MTOK", "PRICE_OUT_PER_MTOK"} <= values.keys():
+        problems.append(("MAX_COST_USD", "needs PRICE_IN_PER_MTOK and PRICE_OUT_PER_MTOK (USD per million "
+                                         "prompt/completion tokens) to count spend"))
+    profile = None
     try:
-        return Profile(id=section.name, source=path, **values)
+        profile = Profile.model_validate({"id": section.name, "source": path, **values})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = str(error["loc"][0]) if error["loc"] else "?"
-        line = lines.get(key, section.line)
-        if error["type"] == "missing":
-            message = "required key is missing"
-        elif error["type"] in ("int_parsing", "float_parsing"):
-            message = f"expected a {'whole ' if error['type'] == 'int_parsing' else ''}number, got {values.get(key)!r}"
-        else:
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if key in values:
-                message += f" (got {values[key]!r})"
-        raise _fail(path, line, f"[{section.name}] {key}: {message}") from None
+        problems += [_describe(error, values) for error in exc.errors()]
+    if not problems and profile is not None:
+        return profile
+    order = {key: index for index, key in enumerate(PROFILE_KEYS)}
+    key, message = min(problems, key=lambda problem: order.get(problem[0], len(order)))
+    raise _fail(path, lines.get(key, section.line), f"{where} {key}: {message}")
+
+
+def _describe(error: ErrorDetails, values: dict[str, str]) -> tuple[str, str]:
+    key = str(error["loc"][0]) if error["loc"] else "?"
+    if error["type"] == "missing":
+        return key, "required key is missing"
+    if error["type"] in ("int_parsing", "float_parsing"):
+        return key, f"expected a {'whole ' if error['type'] == 'int_parsing' else ''}number, got {values.get(key)!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if key in values and key not in ("BASE_URL", "API_KEY_ENV"):  # those two may hold a secret
+        message += f" (got {values[key]!r})"
+    return key, message
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:
@@ -216,14 +352,14 @@ def load_profiles(path: Path) -> dict[str, Profile]:
 
 
 def get_profile(path: Path, profile_id: str, *, require_model: bool = True) -> Profile:
-    """Load one profile by id; optionally insist that its model file exists."""
+    """Load one profile by id; optionally insist that its model file exists (compose profiles)."""
     profiles = load_profiles(path)
     if profile_id not in profiles:
         hint = difflib.get_close_matches(profile_id, profiles, n=1)
         suggestion = f"; did you mean {hint[0]}?" if hint else ""
         raise ProfileError(f"{path}: no profile [{profile_id}]{suggestion} (known: {', '.join(profiles)})")
     profile = profiles[profile_id]
-    if require_model:
+    if require_model and not profile.is_api:
         check_model_file(profile)
     return profile
 

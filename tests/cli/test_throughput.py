@@ -7,10 +7,9 @@ import os
 
 import pytest
 
-from harness.serving import compose as serving
 from harness.cli.main import main
+from harness.serving import compose as serving
 from harness.serving.profiles import get_profile
-
 from tests.conftest import COMPOSE_DIR, embedded_conf_text
 
 PORT_RANGE = range(18400, 18500)  # this test's host ports

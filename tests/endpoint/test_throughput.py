@@ -7,24 +7,21 @@ bench's TTFT and decode rate can be checked against the scripted truth.
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 import pytest
 
 from harness.cli.main import main
-from harness.errors import EndpointError
 from harness.endpoint.throughput import MIN_DECODE_TOKENS, BenchSettings, ThroughputResult, decode_rate, run_bench
+from harness.errors import EndpointError
+from tests.doubles.model_server import Reply, Request, ScriptedModelServer, json_raw
 
 PROMPT_OVERHEAD_TOKENS = 10
 
 
 @dataclass
 class Script:
-    """How the scripted server behaves; it also records what it was sent."""
+    """How the scripted model streams (timing, tokens, slots); a ``respond`` for the one scripted server."""
 
     first_token_delay_s: float = 0.0
     inter_token_delay_s: float = 0.0
@@ -35,95 +32,48 @@ class Script:
     n_ctx: int = 4096
     fake_timings: dict | None = None  # sent verbatim as "timings" in the usage chunk
     status: int = 200
-    requests: list[dict] = field(default_factory=list)
-    active: int = 0
-    max_active: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ScriptedModelServer | None = None
 
+    @property
+    def requests(self) -> list[dict]:
+        return [r.json for r in self.server.requests if r.wire]
 
-def _handler(script: Script):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    @property
+    def max_active(self) -> int:
+        return self.server.max_in_flight
 
-        def _json(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            if self.path == "/v1/models":
-                self._json(200, {"object": "list", "data": [{"id": "scripted-model", "object": "model"}]})
-            elif self.path == "/props" and script.total_slots:
-                self._json(200, {"total_slots": script.total_slots,
-                                 "default_generation_settings": {"n_ctx": script.n_ctx}})
-            else:
-                self._json(404, {"error": "not found"})
-
-        def _chunk(self, body: dict) -> None:
-            self.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
-            self.wfile.flush()
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with script.lock:
-                script.requests.append(body)
-                script.active += 1
-                script.max_active = max(script.max_active, script.active)
-            try:
-                self._stream(body)
-            finally:
-                with script.lock:
-                    script.active -= 1
-
-        def _stream(self, body: dict) -> None:
-            if script.status != 200:
-                self._json(script.status, {"error": {"message": "scripted failure"}})
-                return
-            prompt_tokens = len(body["messages"][-1]["content"].split()) + PROMPT_OVERHEAD_TOKENS
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            self._chunk({"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]})
-            limit = body["max_tokens"]
-            if script.eos_after_tokens is not None and not body.get("ignore_eos"):
-                limit = min(limit, script.eos_after_tokens)
-            time.sleep(script.first_token_delay_s + prompt_tokens * script.pp_s_per_token)
-            for i in range(limit):
-                if i:
-                    time.sleep(script.inter_token_delay_s)
-                key = "reasoning_content" if i < script.reasoning_tokens else "content"
-                self._chunk({"choices": [{"index": 0, "delta": {key: f"t{i} "}}]})
-            finish = "length" if limit == body["max_tokens"] else "stop"
-            self._chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-            final = {"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": limit}}
-            if script.fake_timings:
-                final["timings"] = script.fake_timings
-            self._chunk(final)
-            self.wfile.write(b"data: [DONE]\n\n")
-
-    return Handler
+    def respond(self, request: Request):
+        if self.status != 200:
+            return json_raw(self.status, {"error": {"message": "scripted failure"}})
+        body = request.json
+        prompt_tokens = len(body["messages"][-1]["content"].split()) + PROMPT_OVERHEAD_TOKENS
+        limit = body["max_tokens"]
+        if self.eos_after_tokens is not None and not body.get("ignore_eos"):
+            limit = min(limit, self.eos_after_tokens)
+        tokens = [f"t{i} " for i in range(limit)]
+        return Reply(reasoning="".join(tokens[:self.reasoning_tokens]) or None,
+                     content="".join(tokens[self.reasoning_tokens:]) or None,
+                     finish_reason="length" if limit == body["max_tokens"] else "stop",
+                     usage={"prompt_tokens": prompt_tokens, "completion_tokens": limit}, timings=self.fake_timings,
+                     first_chunk_delay_s=self.first_token_delay_s + prompt_tokens * self.pp_s_per_token,
+                     chunk_delay_s=self.inter_token_delay_s)
 
 
 @pytest.fixture
 def scripted():
-    """Start a scripted server for a Script; yields (script, base_url) factory."""
+    """Start the scripted server for a Script; returns its base URL."""
     servers = []
 
     def start(script: Script) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        props = {"total_slots": script.total_slots, "default_generation_settings": {"n_ctx": script.n_ctx}}
+        routes = {"/props": json_raw(200, props) if script.total_slots else json_raw(404, {"error": "not found"})}
+        script.server = ScriptedModelServer(script.respond, routes=routes).__enter__()
+        servers.append(script.server)
+        return script.server.base_url
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.__exit__(None, None, None)
 
 
 QUICK = dict(warmup_runs=0, prompt_lengths_tokens=[], concurrency_levels=[1])

@@ -6,12 +6,10 @@ import functools
 import gzip
 import http.server
 import threading
-from pathlib import Path
 
 import pytest
 
 from harness.paths import default_data_dir
-
 from tests.cli.test_main import run_cli
 
 MINI = default_data_dir() / "humanevalplus" / "HumanEvalPlus-Mini-v0.1.10.jsonl"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
-from harness.evalplus import sandbox
 from harness.errors import SandboxError
+from harness.evalplus import sandbox
 
 OTHER_PYTHON = "3.12" if sys.version_info[:2] != (3, 12) else "3.13"
 

@@ -13,7 +13,6 @@ from harness.packs import loader
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, write_result
 from harness.packs.schema import FAILURE_MODES
-
 from tests.conftest import free_port
 from tests.doubles.scripted_server import ScriptedModel
 
@@ -107,7 +106,7 @@ def test_server_errors_are_retried_then_recorded():
 
 
 def test_unreachable_endpoint_fails_fast():
-    with pytest.raises(EndpointError, match=r"127\.0\.0\.1:\d+/v1/models: endpoint unreachable"):
+    with pytest.raises(EndpointError, match=r"127\.0\.0\.1:\d+/v1/models: unreachable"):
         run_packs([PACKS["reasonmath-15"]], RunOptions(base_url=f"http://127.0.0.1:{free_port()}"))
 
 

@@ -9,13 +9,12 @@ import httpx
 import pytest
 from python_on_whales import docker
 
-from harness.serving import compose as serving
-
 from harness.endpoint import verify
-from harness.serving.envfile import project_name
+from harness.endpoint.client import EndpointClient
 from harness.errors import ServerDied, ServingError
+from harness.serving import compose as serving
+from harness.serving.envfile import project_name
 from harness.serving.profiles import get_profile
-
 from tests.conftest import COMPOSE_DIR, embedded_conf_text, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.server]
@@ -46,7 +45,8 @@ def test_embedded_server_answers_a_real_completion(embedded_server):
 
 
 def test_verify_passes_every_server_check(embedded_server):
-    checks = verify.run_checks(embedded_server.base_url, embedded_server.profile)
+    with EndpointClient(embedded_server.base_url + "/v1/") as client:  # the OpenAI form of the URL works too
+        checks = verify.run_checks(client, embedded_server.profile)
     server = [c for c in checks if c.kind == "server"]
     assert len(server) >= 6 and verify.failure_count(checks) == 0, verify.format_checks(checks)
     tool = next(c for c in checks if "tool" in c.name)

@@ -10,7 +10,6 @@ import pytest
 
 from harness.serving.envfile import env_values, project_name, render_env, write_env
 from harness.serving.profiles import get_profile
-
 from tests.conftest import GOOD_PROFILE
 
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"

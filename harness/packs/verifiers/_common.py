@@ -34,7 +34,7 @@ def values_equal(expected: Any, actual: Any, tolerance: float = 1e-9) -> bool:
                 and all(values_equal(v, actual[k], tolerance) for k, v in expected.items()))
     if isinstance(expected, list):
         return (isinstance(actual, list) and len(expected) == len(actual)
-                and all(values_equal(e, a, tolerance) for e, a in zip(expected, actual)))
+                and all(values_equal(e, a, tolerance) for e, a in zip(expected, actual, strict=False)))
     if isinstance(expected, str):
         return isinstance(actual, str) and expected.strip() == actual.strip()
     if expected is None or isinstance(expected, bool):
@@ -64,7 +64,7 @@ def _literal(expected: Any, actual: Any) -> bool:
         return numbers_close(expected, actual, 0.01)
     if isinstance(expected, list):
         return isinstance(actual, list) and len(actual) == len(expected) \
-            and all(_literal(e, a) for e, a in zip(expected, actual))
+            and all(_literal(e, a) for e, a in zip(expected, actual, strict=False))
     if isinstance(expected, dict):
         return isinstance(actual, dict) and all(k in actual and match_value(v, actual[k]) for k, v in expected.items())
     return actual is expected
@@ -79,7 +79,6 @@ _OPS = {
     "approx": lambda arg, actual: _literal(float(arg), actual),
     "present": lambda arg, actual: (actual is not None) == bool(arg),
 }
-MATCH_OPS = tuple(_OPS)
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:

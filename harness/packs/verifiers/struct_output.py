@@ -162,9 +162,9 @@ def _fraction_correct(fmt: str, value: Any, spec: Spec) -> tuple[float, str]:
             want, got = sorted(map(repr, want)), sorted(map(repr, got))
         else:
             want, got = [repr(r) for r in want], [repr(r) for r in got]
-        right = sum(1 for w, g in zip(want, got) if w == g)
+        right = sum(1 for w, g in zip(want, got, strict=False) if w == g)
         return right / max(len(want), len(got), 1), f"{right}/{len(want)} result rows match ({len(got)} returned)"
-    right = sum(1 for w, g in zip(want, got) if w == g)
+    right = sum(1 for w, g in zip(want, got, strict=False) if w == g)
     return right / max(len(want), len(got)), f"{right}/{len(want)} rows equal ({len(got)} given)"
 
 
@@ -190,7 +190,7 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
                        checks=[Check(name="parseable", ok=False, detail="0/2")])
     (parseable, correct, discipline), _, why = best
     checks = [Check(name=axis, ok=points == 2, detail=f"{points}/2")
-              for axis, points in zip(WEIGHTS, (parseable, correct, discipline))]
+              for axis, points in zip(WEIGHTS, (parseable, correct, discipline), strict=False)]
     discipline_note = {2: "clean", 1: "in one code fence", 0: "prose around the payload"}[discipline]
     detail = f"parseable {parseable}/2, correct {correct}/2 ({why}), discipline {discipline}/2 ({discipline_note})"
     if parseable == 1:
@@ -198,6 +198,6 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
         return Verdict(score=0, failure_mode=mode, detail=detail, checks=checks)
     if correct == 0:
         return Verdict(score=0, failure_mode="wrong_answer", detail=detail, checks=checks)
-    score = 100 * sum(WEIGHTS[a] * p / 2 for a, p in zip(WEIGHTS, (parseable, correct, discipline)))
+    score = 100 * sum(WEIGHTS[a] * p / 2 for a, p in zip(WEIGHTS, (parseable, correct, discipline), strict=False))
     score = round(score, 2)
     return Verdict(score=score, failure_mode="passed" if score >= 85 else "verifier_fail", detail=detail, checks=checks)

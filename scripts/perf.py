@@ -19,20 +19,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.doubles.scripted_chat import ScriptedServer, chat_reply  # noqa: E402
-
-from harness.serving import compose as serving  # noqa: E402
 from harness.evalplus import sandbox  # noqa: E402
 from harness.evalplus.codegen import CodegenConfig, run_codegen  # noqa: E402
 from harness.evalplus.datasets import load_dataset  # noqa: E402
 from harness.evalplus.sanitize import _evalplus_sanitize, sanitize_code  # noqa: E402
 from harness.paths import CACHE_DIR, COMPOSE_DIR, default_data_dir  # noqa: E402
+from harness.serving import compose as serving  # noqa: E402
 from harness.serving.profiles import get_profile  # noqa: E402
+from tests.doubles.scripted_chat import ScriptedServer, chat_reply  # noqa: E402
 
 HUMANEVAL = default_data_dir() / "humanevalplus" / "HumanEvalPlus-v0.1.10.jsonl"
 
@@ -48,8 +48,8 @@ def _codegen_walls(tasks, base_url: str, slots: int, max_tokens: int) -> dict[in
     with tempfile.TemporaryDirectory() as tmp:
         for parallel in (1, slots):
             config = CodegenConfig(base_url=base_url, model="m", parallel=parallel, max_tokens=max_tokens)
-            walls[parallel] = _timed(lambda: run_codegen(tasks, config, Path(tmp) / f"p{parallel}.jsonl",
-                                                         emit=lambda line: None))
+            walls[parallel] = _timed(partial(run_codegen, tasks, config, Path(tmp) / f"p{parallel}.jsonl",
+                                             emit=lambda line: None))
     return walls
 
 
@@ -126,7 +126,8 @@ def evaluation_sandbox_vs_host(dataset, raw) -> None:
     their_pass = sum(r[0]["base_status"] == "pass" and r[0]["plus_status"] == "pass" for r in results.values())
     print(f"evaluation, {len(samples)} canonical HumanEval+ samples, 2 workers: our sandbox {ours:.1f}s "
           f"(container start included; {sum(v.plus_pass for v in verdicts)}/{len(samples)} pass), evalplus.evaluate "
-          f"on the host {theirs:.1f}s ({their_pass}/{len(samples)} pass) -> ratio {ours / theirs:.2f}x (target <= 1.2x)")
+          f"on the host {theirs:.1f}s ({their_pass}/{len(samples)} pass) -> ratio {ours / theirs:.2f}x "
+          "(target <= 1.2x)")
 
 
 def main() -> int:

@@ -64,7 +64,8 @@ def _run_packs(args: argparse.Namespace, profile: Profile, repeats: int) -> list
 
 def cmd_baseline_capture(args: argparse.Namespace) -> int:
     profile = get_profile(args.config, args.profile, require_model=False)
-    runs = [load_outcome_set(path) for path in args.outcomes] if args.outcomes else _run_packs(args, profile, args.repeat)
+    runs = ([load_outcome_set(path) for path in args.outcomes] if args.outcomes
+            else _run_packs(args, profile, args.repeat))
     mode = _thinking_mode(args, runs)
     built = baselines.build_baseline(profile.id, mode, runs, min_runs=args.min_runs)
     path = baselines.write_baseline(built, baselines.baseline_path(args.results_dir, profile.id, mode))
@@ -84,7 +85,8 @@ def cmd_baseline_check(args: argparse.Namespace) -> int:
 
 
 def _gate_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--alpha", type=number(float, above=0, high=0.5), default=DEFAULT_ALPHA, help="significance level (default 0.05)")
+    sub.add_argument("--alpha", type=number(float, above=0, high=0.5), default=DEFAULT_ALPHA,
+                     help="significance level (default 0.05)")
     sub.add_argument("--exit-on-regression", action="store_true",
                      help="exit 1 on a statistically significant regression (refused for non-canonical runs)")
     sub.add_argument("--save-json", type=Path, help="also write the comparison as JSON")

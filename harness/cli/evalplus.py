@@ -49,13 +49,15 @@ def print_codegen_summary(summary: CodegenSummary) -> None:
     print(f"codegen: {summary.n_tasks} tasks ({summary.generated} generated, {summary.resumed} resumed) in "
           f"{summary.wall_s:.1f}s; empty {summary.empty}, truncated {summary.truncated}, recovered from reasoning "
           f"{summary.recovered_from_reasoning}, request errors {summary.errors}; "
-          f"{'canonical (greedy)' if summary.canonical else 'NON-CANONICAL (server sampling)'} -> {summary.samples_path}")
+          f"{'canonical (greedy)' if summary.canonical else 'NON-CANONICAL (server sampling)'} "
+          f"-> {summary.samples_path}")
 
 
 def print_eval_summary(result: EvalRunResult, label: str) -> None:
     rows = [[label, result.dataset, result.n_tasks, f"{100 * result.pass_at_1_base:.1f}",
              f"{100 * result.pass_at_1_plus:.1f}", result.counts["empty"], result.counts["truncated"],
-             result.counts["recovered_from_reasoning"], result.counts["request_errors"] + result.counts["sandbox_errors"]]]
+             result.counts["recovered_from_reasoning"],
+             result.counts["request_errors"] + result.counts["sandbox_errors"]]]
     print(tabulate(rows, headers=["run", "dataset", "tasks", "pass@1 base %", "pass@1 plus %", "empty", "truncated",
                                   "recovered", "errors"]))
 
@@ -131,7 +133,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def _add_dataset_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--dataset", default="humaneval", help=f"one of {', '.join(datasets.DATASETS)}")
     sub.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                     help=f"where `make data` put the files (default {DEFAULT_DATA_DIR}: $BENCHWRIGHT_DATA_DIR, ./data or ../shared/data)")
+                     help=f"where `make data` put the files (default {DEFAULT_DATA_DIR}: $BENCHWRIGHT_DATA_DIR, "
+                          "./data or ../shared/data)")
     sub.add_argument("--dataset-path", type=Path,
                      help="dataset jsonl (default: $HUMANEVAL_OVERRIDE_PATH / $MBPP_OVERRIDE_PATH, then --data-dir)")
 
@@ -139,7 +142,8 @@ def _add_dataset_args(sub: argparse.ArgumentParser) -> None:
 def _add_codegen_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--limit", type=number(int, low=1), help="only the first N tasks")
     sub.add_argument("--task", action="append", help="only this task id (repeatable)")
-    sub.add_argument("--max-tokens", type=number(int, low=1, high=1_000_000), help=f"per answer (default: profile MAX_TOKENS or {DEFAULT_MAX_TOKENS})")
+    sub.add_argument("--max-tokens", type=number(int, low=1, high=1_000_000),
+                     help=f"per answer (default: profile MAX_TOKENS or {DEFAULT_MAX_TOKENS})")
     sub.add_argument("--sampling-from-server", action="store_true",
                      help="send no sampler fields; record /props defaults; marks the run non-canonical")
     thinking = sub.add_mutually_exclusive_group()
@@ -148,16 +152,18 @@ def _add_codegen_args(sub: argparse.ArgumentParser) -> None:
     thinking.add_argument("--no-thinking", dest="thinking", action="store_false",
                           help="chat_template_kwargs.enable_thinking=false")
     sub.add_argument("--reasoning-effort", help="reasoning_effort for templates that read it (low|medium|high)")
-    sub.add_argument("--timeout-s", "--request-timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=600,
-                     help="seconds one request may take in total (default 600)")
+    sub.add_argument("--timeout-s", "--request-timeout", dest="timeout_s", type=number(float, above=0, high=86400),
+                     default=600, help="seconds one request may take in total (default 600)")
 
 
 def _add_eval_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--eval-parallel", type=number(int, low=1, high=256), default=os.cpu_count() or 1,
                      help="samples checked at once, and the sandbox's --cpus (default: host cores)")
-    sub.add_argument("--min-time-limit", type=number(float, above=0, high=3600), default=4.0, help="per-test minimum seconds (default 4)")
+    sub.add_argument("--min-time-limit", type=number(float, above=0, high=3600), default=4.0,
+                     help="per-test minimum seconds (default 4)")
     sub.add_argument("--sandbox-memory", default="4g", help="sandbox --memory (default 4g)")
-    sub.add_argument("--sandbox-wall-s", type=number(float, above=0, high=86400), default=3600, help="wall-clock cap of one sandbox run")
+    sub.add_argument("--sandbox-wall-s", type=number(float, above=0, high=86400), default=3600,
+                     help="wall-clock cap of one sandbox run")
 
 
 def register(verbs, common: argparse.ArgumentParser) -> None:
@@ -193,7 +199,8 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verb("evalplus", cmd_pipeline, "one profile: up, codegen, down, sandbox evaluation, summary")
     sub.add_argument("profile")
     sub.add_argument("--out", type=Path, help="default results/evalplus-DATE/PROFILE")
-    sub.add_argument("--parallel", type=number(int, low=1, high=256), help="requests in flight (default: the profile's BENCH_PARALLEL, else PARALLEL)")
+    sub.add_argument("--parallel", type=number(int, low=1, high=256),
+                     help="requests in flight (default: the profile's BENCH_PARALLEL, else PARALLEL)")
     sub.add_argument("--keep-up", action="store_true", help="leave the server running after codegen")
     add_endpoint_args(sub)
     _add_dataset_args(sub)

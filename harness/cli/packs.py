@@ -17,7 +17,7 @@ from harness.packs import loader
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
-from harness.packs.schema import Sampling
+from harness.packs.schema import Sampling, SamplingSource
 from harness.paths import PACKS_DIR
 
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
@@ -47,7 +47,7 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     explicit = {name: getattr(args, name) for name in _SAMPLER_FLAGS if getattr(args, name) is not None}
     if args.sampling_from_server and explicit:
         raise PackError("--sampling-from-server and explicit sampler flags exclude each other")
-    source = "server" if args.sampling_from_server else "explicit" if explicit else "canonical"
+    source: SamplingSource = "server" if args.sampling_from_server else "explicit" if explicit else "canonical"
     if args.resume and not args.save_json:
         raise PackError("--resume needs --save-json PATH (the journal lives beside it)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -99,7 +99,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     result = read_result(args.result)
     new, changed = rescore(result)
     for old, now in changed:
-        print(f"{old.pack_id}/{old.scenario_id}: {old.score:.0f} {old.failure_mode} -> {now.score:.0f} {now.failure_mode}")
+        print(f"{old.pack_id}/{old.scenario_id}: {old.score:.0f} {old.failure_mode} "
+              f"-> {now.score:.0f} {now.failure_mode}")
     target = args.result if args.in_place else args.out
     if target is None:
         if changed:
@@ -145,13 +146,15 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     run.add_argument("--min-p", type=number(float, low=0, high=1))
     run.add_argument("--seed", type=int)
     run.add_argument("--max-tokens", type=number(int, low=1, high=1_000_000), help="cap every scenario's max_tokens")
-    run.add_argument("--timeout-s", "--timeout-per-case", dest="timeout_s", type=number(float, above=0, high=86400), metavar="S",
+    run.add_argument("--timeout-s", "--timeout-per-case", dest="timeout_s", type=number(float, above=0, high=86400),
+                     metavar="S",
                      help="fixed seconds per scenario (default: scaled from the pack's budget and measured speed)")
     run.add_argument("--parallel", "--concurrency", dest="parallel", type=number(int, low=1, high=256),
                      help="requests in flight (default: the profile's BENCH_PARALLEL, else server slots; "
                           "ceiling: slots)")
     add_endpoint_args(run)
-    run.add_argument("--retries", type=number(int, low=0, high=10), default=2, help="retries for 5xx / lost connections (default 2)")
+    run.add_argument("--retries", type=number(int, low=0, high=10), default=2,
+                     help="retries for 5xx / lost connections (default 2)")
     run.add_argument("--no-progress", action="store_true", help="no per-scenario lines on stderr")
     listing = sub.add_parser("list", parents=[common], help="list the packs in --packs-dir")
     listing.add_argument("--packs-dir", type=Path, default=PACKS_DIR)

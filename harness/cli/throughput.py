@@ -86,18 +86,23 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub.set_defaults(func=cmd_throughput)
     sub.add_argument("target", help="profile id (started if not running) or base URL (http://host:port)")
     sub.add_argument("--runs", type=number(int, low=1, high=10_000), default=5, help="measured runs (default 5)")
-    sub.add_argument("--warmup", type=number(int, low=0, high=1000), default=1, help="discarded warmup runs (default 1)")
-    sub.add_argument("--max-tokens", type=number(int, low=2, high=1_000_000), default=128, help="tokens per decode run (default 128)")
+    sub.add_argument("--warmup", type=number(int, low=0, high=1000), default=1,
+                     help="discarded warmup runs (default 1)")
+    sub.add_argument("--max-tokens", type=number(int, low=2, high=1_000_000), default=128,
+                     help="tokens per decode run (default 128)")
     sub.add_argument("--ignore-eos", choices=["auto", "on", "off"], default="auto",
                      help="send ignore_eos so every run decodes max_tokens (auto: when the server is llama.cpp)")
     sub.add_argument("--prompt-lengths", type=_int_list, default=[256, 1024],
                      help="prompt-processing lengths in tokens, clamped to the context (default 256,1024)")
-    sub.add_argument("--prompt-runs", type=number(int, low=1, high=1000), default=3, help="measured requests per prompt length (default 3)")
+    sub.add_argument("--prompt-runs", type=number(int, low=1, high=1000), default=3,
+                     help="measured requests per prompt length (default 3)")
     sub.add_argument("--concurrency", type=_int_list, default=[1, 2, 4],
                      help="simultaneous streams to probe, capped by the slots (default 1,2,4)")
-    sub.add_argument("--slots", type=number(int, low=1, high=256), help="server slots when /props cannot tell (default: profile PARALLEL)")
+    sub.add_argument("--slots", type=number(int, low=1, high=256),
+                     help="server slots when /props cannot tell (default: profile PARALLEL)")
     sub.add_argument("--timeout-s", "--timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=120,
                      help="seconds one request may take in total (default 120)")
     add_endpoint_args(sub)
-    sub.add_argument("--load-time-s", type=number(float, low=0, high=86400), help="model load time measured by the caller")
+    sub.add_argument("--load-time-s", type=number(float, low=0, high=86400),
+                     help="model load time measured by the caller")
     sub.add_argument("--save-json", type=Path, help="write the ThroughputResult JSON here (atomically)")

@@ -35,9 +35,9 @@ class VramSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _sample(self) -> None:
+    def _sample(self, command: str) -> None:
         try:
-            out = subprocess.run([self.command, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+            out = subprocess.run([command, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
                                  capture_output=True, text=True, timeout=10, check=True).stdout
             used = sum(parse_nvidia_smi_memory(out))
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
@@ -46,14 +46,15 @@ class VramSampler:
             return
         self.peak_mib = used if self.peak_mib is None else max(self.peak_mib, used)
 
-    def _loop(self) -> None:
+    def _loop(self, command: str) -> None:
         while not self._stop.is_set():
-            self._sample()
+            self._sample(command)
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> VramSampler:
         if self.command:
-            self._thread = threading.Thread(target=self._loop, name="vram-sampler", daemon=True)
+            self._thread = threading.Thread(target=self._loop, args=(self.command,), name="vram-sampler",
+                                            daemon=True)
             self._thread.start()
         return self
 

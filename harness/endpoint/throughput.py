@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field
 from tabulate import tabulate
@@ -43,7 +43,7 @@ from harness.endpoint.client import EndpointClient, StreamResult
 from harness.endpoint.telemetry import VramSampler
 from harness.files import write_text_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MIN_DECODE_TOKENS = 8  # tokens after the first one
 MIN_DECODE_WINDOW_S = 0.050
 CTX_MARGIN_TOKENS = 16  # template/BOS slack when clamping prompts to the context
@@ -208,6 +208,11 @@ def filler_text(words: int) -> str:
 
 # ---------------------------------------------------------------- HTTP side
 
+def _token_count(value: float | None) -> int | None:
+    # the client keeps timings as floats; a token count from them is whole (anything else: unknown)
+    return int(value) if value is not None and value.is_integer() else None
+
+
 def _numeric(mapping: dict | None) -> dict[str, float] | None:
     if not mapping:
         return None
@@ -250,11 +255,11 @@ class _Bench:
         raw = self.stream(self.payload(salted(salt, filler_text(words)), 1))
         timings = raw.timings or {}
         prompt_tokens = raw.usage.prompt_tokens
-        cached = timings.get("cache_n")
+        cached = _token_count(timings.get("cache_n"))
         client_tps = prompt_tokens / raw.ttft_s if prompt_tokens and raw.ttft_s else None
         return PromptRun(salt=salt, prompt_tokens=prompt_tokens, ttft_s=raw.ttft_s, client_pp_tps=client_tps,
-                         server_pp_tps=timings.get("prompt_per_second"), server_prompt_n=timings.get("prompt_n"),
-                         cached_tokens=cached)
+                         server_pp_tps=timings.get("prompt_per_second"),
+                         server_prompt_n=_token_count(timings.get("prompt_n")), cached_tokens=cached)
 
 
 def _measure_prompt_length(bench: _Bench, target_tokens: int, runs: int) -> PromptLength:

@@ -100,7 +100,8 @@ def _check_props(info: ServerInfo, profile: Profile) -> list[Check]:
     # llama-server splits the context across slots in some versions and reports either form.
     ctx_ok = info.n_ctx_per_slot in (profile.ctx_size, profile.ctx_size // profile.parallel)
     return [
-        Check.make("context size applied", "server", ctx_ok, f"n_ctx {info.n_ctx_per_slot}, CTX_SIZE {profile.ctx_size}"),
+        Check.make("context size applied", "server", ctx_ok,
+                   f"n_ctx {info.n_ctx_per_slot}, CTX_SIZE {profile.ctx_size}"),
         Check.make("server slots applied", "server", info.slots == profile.parallel,
                    f"{info.slots} slots, PARALLEL {profile.parallel}"),
     ]

@@ -120,7 +120,8 @@ def build_result(*, dataset: str, dataset_path: Path, dataset_md5: str, samples_
     for sample, verdict in zip(samples, verdicts, strict=False):
         provenance = SampleProvenance.model_validate(sample.get("provenance") or {})
         tasks.append(TaskResult(task_id=verdict.task_id, base_pass=verdict.base_pass, plus_pass=verdict.plus_pass,
-                                verdict=verdict, provenance=provenance, evalplus_difference=evalplus_difference(verdict)))
+                                verdict=verdict, provenance=provenance,
+                                evalplus_difference=evalplus_difference(verdict)))
     counts = {
         "empty": sum(1 for s in samples if not (s.get("solution") or "").strip()),
         "truncated": sum(1 for t in tasks if t.provenance.finish_reason == "length"),

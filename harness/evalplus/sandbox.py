@@ -52,6 +52,9 @@ class SandboxLimits(BaseModel):
     wall_s: float = Field(default=3600, gt=0)
 
 
+DEFAULT_LIMITS = SandboxLimits()  # frozen, so one shared default is safe
+
+
 class CheckOptions(BaseModel):
     """How tests are timed; recorded in every result."""
 
@@ -155,7 +158,7 @@ def _task_oracle(groundtruth: Path, task_id: str) -> Path:
 
 
 def ensure_groundtruth(dataset: Dataset, cache_dir: Path, *, image: str = SANDBOX_IMAGE,
-                       limits: SandboxLimits = SandboxLimits()) -> Path:
+                       limits: SandboxLimits = DEFAULT_LIMITS) -> Path:
     """Compute (once per dataset md5) the expected outputs by running the canonical solutions."""
     target = groundtruth_path(dataset, cache_dir)
     if target.is_file() and _task_oracle(target, dataset.tasks[-1].task_id).is_file():

@@ -9,10 +9,12 @@ in ``Scenario.extras``. Any problem is one PackError naming file, line and field
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from harness.errors import PackError
 from harness.packs.schema import Pack, PackMeta, Scenario
@@ -28,7 +30,7 @@ _BENCHLOCAL_META_KEYS = {"pack_id": "id", "version": "version", "title": "title"
 _SCENARIO_KEYS = set(Scenario.model_fields) - {"extras"}
 
 
-def _where(error: dict) -> str:
+def _where(error: ErrorDetails) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(root)"
 
 
@@ -81,7 +83,8 @@ def _scenarios(path: Path, rows: list[tuple[int, dict]], *, keep_extras: bool) -
             row = {k: v for k, v in row.items() if k in _SCENARIO_KEYS} | {"extras": extras}
         scenario = _validate(Scenario, row, place)
         if scenario.id in seen:
-            raise PackError(f"{place}: field id: duplicate scenario id {scenario.id!r} (first on line {seen[scenario.id]})")
+            raise PackError(f"{place}: field id: duplicate scenario id {scenario.id!r} "
+                            f"(first on line {seen[scenario.id]})")
         seen[scenario.id] = number
         _check_verifier(scenario, place)
         scenarios.append(scenario)
@@ -111,7 +114,8 @@ def load_benchlocal(path: Path) -> Pack:
     """A BenchLocal-format JSONL pack (``__meta__`` line first)."""
     rows = _read_json_lines(path)
     if not rows or rows[0][1].get("__meta__") is not True:
-        raise PackError(f"{path}:1: field __meta__: first line must be a {{\"__meta__\": true, \"pack_id\": ...}} object")
+        raise PackError(f"{path}:1: field __meta__: first line must be a "
+                        '{"__meta__": true, "pack_id": ...} object')
     number, raw_meta = rows[0]
     meta_data = {ours: raw_meta[theirs] for theirs, ours in _BENCHLOCAL_META_KEYS.items() if theirs in raw_meta}
     meta_data["format"] = "benchlocal"
@@ -135,8 +139,8 @@ def discover_packs(packs_dir: Path) -> dict[str, Pack]:
     return {d.name: load_pack_dir(d) for d in sorted(packs_dir.iterdir()) if (d / PACK_META_FILE).is_file()}
 
 
-def select(packs: dict[str, Pack], *, mode: str | None = None, pack_ids: list[str] = (),
-           scenario_refs: list[str] = ()) -> list[Pack]:
+def select(packs: dict[str, Pack], *, mode: str | None = None, pack_ids: Sequence[str] = (),
+           scenario_refs: Sequence[str] = ()) -> list[Pack]:
     """The packs (and scenarios) a run covers: a mode, pack ids, or PACK/SCENARIO references."""
     if scenario_refs:
         chosen: dict[str, list[str]] = {}

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TextIO
 
 from harness import __version__
 from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
@@ -30,12 +30,14 @@ from harness.files import write_text_atomic
 from harness.packs.schema import (
     INFRA_FAILURES,
     Exchange,
+    FailureMode,
     Pack,
     PackResult,
     Reply,
     RunResult,
     Sampling,
     SamplingProvenance,
+    SamplingSource,
     Scenario,
     ScenarioResult,
     ThinkingState,
@@ -60,7 +62,7 @@ class RunOptions:
     model: str | None = None
     profile_id: str | None = None
     mode: str = "medium"
-    sampling_source: Literal["canonical", "server", "explicit"] = "canonical"
+    sampling_source: SamplingSource = "canonical"
     explicit_sampling: Sampling = field(default_factory=Sampling)
     thinking: bool | None = None
     thinking_budget_tokens: int | None = None
@@ -188,9 +190,9 @@ def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario:
                    tokens=(prompt_tokens, completion_tokens), retries=retries_total)
 
 
-def _result(pack: Pack, scenario: Scenario, *, score: float, failure_mode: str, detail: str, reply: Reply | None,
-            exchanges: list[Exchange], started: float, budget_s: float, tokens: tuple[int, int], retries: int,
-            checks: list | None = None) -> ScenarioResult:
+def _result(pack: Pack, scenario: Scenario, *, score: float, failure_mode: FailureMode, detail: str,
+            reply: Reply | None, exchanges: list[Exchange], started: float, budget_s: float, tokens: tuple[int, int],
+            retries: int, checks: list | None = None) -> ScenarioResult:
     return ScenarioResult(pack_id=pack.meta.id, scenario_id=scenario.id, category=scenario.category, score=score,
                           status=status_for(score), failure_mode=failure_mode, detail=detail, checks=checks or [],
                           reply=reply, exchanges=exchanges, prompt_tokens=tokens[0], completion_tokens=tokens[1],
@@ -255,7 +257,7 @@ class _Journal:
     """Append-only JSONL of finished scenarios, fsynced per line."""
 
     def __init__(self, path: Path | None, identity: dict[str, Any], resume: bool):
-        self.handle = None
+        self.handle: TextIO | None = None
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +267,7 @@ class _Journal:
             self._write(json.dumps({"journal": JOURNAL_TAG, "identity": identity}))
 
     def _write(self, line: str) -> None:
+        assert self.handle is not None  # called only once the journal file is open
         self.handle.write(line + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())

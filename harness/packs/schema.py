@@ -36,6 +36,7 @@ FailureMode = Literal[
 FAILURE_MODES: tuple[str, ...] = FailureMode.__args__  # type: ignore[attr-defined]
 INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply"})
 Status = Literal["pass", "partial", "fail"]
+SamplingSource = Literal["canonical", "server", "explicit"]
 
 
 def status_for(score: float) -> Status:
@@ -229,7 +230,7 @@ class PackResult(_Strict):
 
 class SamplingProvenance(_Strict):
     canonical: bool
-    source: Literal["canonical", "server", "explicit"]
+    source: SamplingSource
     params: Sampling
 
 

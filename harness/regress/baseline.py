@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
@@ -21,7 +21,7 @@ from harness.regress.compare import DEFAULT_ALPHA, Comparison, compare
 from harness.regress.outcomes import OutcomeSet, ScenarioOutcome, read_json_file
 from harness.stats import majority_vote
 
-BASELINE_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION: Final = 1
 MIN_BASELINE_RUNS = 3
 BASELINES_SUBDIR = "baselines"
 
@@ -35,12 +35,12 @@ class BaselineScenario(BaseModel):
     scenario_id: str
     passes: list[bool] = Field(min_length=1, description="verdict of every repeat, in order")
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented idiom, unsupported by mypy
     @property
     def pass_count(self) -> int:
         return sum(self.passes)
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented idiom, unsupported by mypy
     @property
     def majority_passed(self) -> bool:
         return majority_vote(self.passes)
@@ -89,7 +89,8 @@ def build_baseline(profile_id: str, thinking_mode: str, runs: Sequence[OutcomeSe
     keys = [o.key for o in reference.outcomes]
     for run in runs:
         if run.thinking_mode != thinking_mode:
-            raise ComparisonError(f"{run.label}: thinking mode {run.thinking_mode!r}, baseline is for {thinking_mode!r}")
+            raise ComparisonError(f"{run.label}: thinking mode {run.thinking_mode!r}, "
+                                  f"baseline is for {thinking_mode!r}")
         missing = set(keys) ^ {o.key for o in run.outcomes}
         if missing:
             pack, sid = sorted(missing)[0]

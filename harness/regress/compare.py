@@ -32,12 +32,12 @@ class PackDelta(BaseModel):
     score_a: float | None
     score_b: float | None
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented idiom, unsupported by mypy
     @property
     def pass_delta(self) -> int:
         return self.passed_b - self.passed_a
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented idiom, unsupported by mypy
     @property
     def score_delta(self) -> float | None:
         return None if self.score_a is None or self.score_b is None else self.score_b - self.score_a
@@ -61,7 +61,7 @@ class Comparison(BaseModel):
     gateable: bool = Field(description="both runs canonical")
     notes: list[str] = Field(default_factory=list)
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented idiom, unsupported by mypy
     @property
     def significant_regression(self) -> bool:
         """More regressions than fixes, significantly so. Meaningful only when gateable."""

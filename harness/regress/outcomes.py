@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -18,7 +18,7 @@ from harness.errors import ComparisonError
 from harness.packs.schema import RunResult
 from harness.stats import majority_vote
 
-OUTCOME_SCHEMA_VERSION = 1
+OUTCOME_SCHEMA_VERSION: Final = 1
 ScenarioKey = tuple[str, str]  # (pack_id, scenario_id)
 
 
@@ -112,7 +112,8 @@ def load_outcome_set(path: Path) -> OutcomeSet:
             return outcomes_from_packs(RunResult.model_validate(data))
         if not isinstance(data, dict) or data.get("kind", "outcome-set") != "outcome-set":
             kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
-            raise ComparisonError(f"{path}: not an outcome set or packs result (kind {kind!r}); no adapter for this result format")
+            raise ComparisonError(f"{path}: not an outcome set or packs result (kind {kind!r}); "
+                                  "no adapter for this result format")
         return OutcomeSet.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]

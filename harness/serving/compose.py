@@ -57,7 +57,8 @@ def compose_client(deployment: Deployment) -> DockerClient:
     for path in deployment.compose_files:
         if not path.is_file():
             raise ServingError(f"compose file not found: {path} (COMPOSE in [{deployment.profile.id}])")
-    return DockerClient(compose_files=deployment.compose_files, compose_env_files=[deployment.env_path],
+    # list(...) re-types list[Path] as the list[str | Path] python-on-whales declares (list is invariant)
+    return DockerClient(compose_files=list(deployment.compose_files), compose_env_files=[deployment.env_path],
                         compose_project_name=project_name(deployment.profile),
                         compose_project_directory=deployment.compose_dir)
 
@@ -106,13 +107,14 @@ def up(deployment: Deployment) -> float:
         _log(f"[{profile.id}] already running as {existing.name}; waiting for health")
         return wait(deployment)
     host = "0.0.0.0" if profile.bind_address in ("0.0.0.0", "") else profile.bind_address
-    if not port_is_free(host, profile.port):
-        raise ServingError(f"port {profile.port} on {host} is already in use by {_port_holder(profile.port)}; "
+    port, image = profile.server_port, profile.server_image
+    if not port_is_free(host, port):
+        raise ServingError(f"port {port} on {host} is already in use by {_port_holder(port)}; "
                            f"stop it or change PORT in [{profile.id}] ({profile.source})")
-    if not docker.image.exists(profile.image):
-        raise ServingError(f"image {profile.image} is not built; run `make images` (IMAGE in [{profile.id}])")
+    if not docker.image.exists(image):
+        raise ServingError(f"image {image} is not built; run `make images` (IMAGE in [{profile.id}])")
     write_env(profile, deployment.env_path)
-    _log(f"[{profile.id}] starting {profile.image} on {deployment.base_url}")
+    _log(f"[{profile.id}] starting {image} on {deployment.base_url}")
     try:
         compose_client(deployment).compose.up(detach=True, quiet=True)
     except DockerException as exc:
@@ -132,7 +134,9 @@ def wait(deployment: Deployment) -> float:
                               exit_code=info.exit_code, oom_killed=bool(info.oom_killed))
 
     def logs() -> str:
-        return docker.container.logs(container.id, tail=60)
+        text = docker.container.logs(container.id, tail=60)
+        assert isinstance(text, str)  # not streamed, so python-on-whales returns the text itself
+        return text
 
     seconds = wait_until_healthy(f"{deployment.base_url}/health", container_state=state, container_logs=logs,
                                  timeout_s=deployment.profile.health_timeout_s, on_progress=_log)

@@ -10,7 +10,7 @@ escaped. EXTRA_ARGS is re-joined with shell quoting so that compose's own split 
 from __future__ import annotations
 
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.files import write_text_atomic
@@ -30,13 +30,13 @@ def env_values(profile: Profile) -> dict[str, str]:
         "COMPOSE_PROJECT_NAME": project_name(profile),
         "PROFILE": profile.id,
         "NAME": profile.name,
-        "IMAGE": profile.image,
+        "IMAGE": profile.server_image,
         "MODELS_DIR": str(profile.models_dir.resolve()),
-        "MODEL": profile.model,
-        "CTX_SIZE": str(profile.ctx_size),
+        "MODEL": profile.server_model,
+        "CTX_SIZE": str(profile.server_ctx_size),
         "N_GPU_LAYERS": str(profile.n_gpu_layers),
         "PARALLEL": str(profile.parallel),
-        "PORT": str(profile.port),
+        "PORT": str(profile.server_port),
         "BIND_ADDRESS": profile.bind_address,
         "EXTRA_ARGS": shlex.join(profile.extra_args_list),
         "GPUS": profile.gpus if profile.uses_gpus else "",
@@ -54,7 +54,7 @@ def quote_env_value(value: str) -> str:
 
 def render_env(profile: Profile, *, now: datetime | None = None) -> str:
     """Text of the .env for a profile, with a header saying which profile and when."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [
         f"# Written by benchwright for profile [{profile.id}] from {profile.source} at {stamp}.",
         "# Regenerated on every `python -m harness env|up`; edit models.conf instead.",

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from python_on_whales import DockerException, docker
@@ -138,8 +139,10 @@ def build_image(source_dir: Path, tag: str, *, inputs: list[Path], build_args: d
             shutil.copy2(item, target)
     _log(f"building {tag} (first build compiles; later builds come from the cache)")
     try:
-        for line in docker.build(staging_dir, tags=[tag], build_args=build_args, progress="plain",
-                                 stream_logs=True, load=True):
+        build_log = docker.build(staging_dir, tags=[tag], build_args=build_args, progress="plain",
+                                 stream_logs=True, load=True)
+        assert isinstance(build_log, Iterator)  # stream_logs=True: python-on-whales yields the log lines
+        for line in build_log:
             if line.strip():
                 print(f"  {line.rstrip()}", file=sys.stderr, flush=True)
     except DockerException as exc:

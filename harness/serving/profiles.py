@@ -125,7 +125,7 @@ class Profile(BaseModel):
                 raise ProfileError(f"{self.source}: [{self.id}] BASE_URL: required key is missing")
             return self.endpoint_url
         host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
-        return f"http://{host}:{self._compose_value(self.port, 'PORT', 'port')}"
+        return f"http://{host}:{self.server_port}"
 
     @property
     def requests_in_flight(self) -> int:
@@ -133,7 +133,27 @@ class Profile(BaseModel):
 
     @property
     def model_path(self) -> Path:
-        return self.models_dir / self._compose_value(self.model, "MODEL", "model file")
+        return self.models_dir / self.server_model
+
+    @property
+    def server_model(self) -> str:
+        """MODEL of a compose profile: the model file, relative to MODELS_DIR."""
+        return self._compose_value(self.model, "MODEL", "model file")
+
+    @property
+    def server_image(self) -> str:
+        """IMAGE of a compose profile: the server image compose starts."""
+        return self._compose_value(self.image, "IMAGE", "server image")
+
+    @property
+    def server_port(self) -> int:
+        """PORT of a compose profile: the host port the server publishes."""
+        return self._compose_value(self.port, "PORT", "port")
+
+    @property
+    def server_ctx_size(self) -> int:
+        """CTX_SIZE of a compose profile: the server's context size in tokens."""
+        return self._compose_value(self.ctx_size, "CTX_SIZE", "context size")
 
     def _compose_value(self, value: _T | None, key: str, what: str) -> _T:
         # load_profiles guarantees compose profiles have these; a Profile built by hand may not

@@ -70,7 +70,8 @@ def test_verify_saves_its_checks_and_a_missing_key_is_a_failed_check_naming_the_
                            "--save-json", str(tmp_path / "refused.json"),
                            env={**os.environ, "BW_VERIFY_KEY": "wrong-key"})
         done = _harness("verify", server.base_url, "--api-key-env", "BW_VERIFY_KEY",
-                        "--save-json", str(tmp_path / "v.json"), env={**os.environ, "BW_VERIFY_KEY": "sk-verify-secret"})
+                        "--save-json", str(tmp_path / "v.json"),
+                        env={**os.environ, "BW_VERIFY_KEY": "sk-verify-secret"})
     assert refused.returncode != 0 and "401" in refused.stdout and "BW_VERIFY_KEY" in refused.stdout
     assert "wrong-key" not in refused.stdout + refused.stderr
     assert done.returncode == 0, done.stdout + done.stderr

@@ -29,8 +29,8 @@ def test_profiles_lists_model_existence(write_conf):
     done = run_cli("profiles", "--config", str(path))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert any("bench-tiny" in l and "tiny.gguf" in l and "yes" in l for l in lines)
-    assert any(l.startswith("other") and "MISSING" in l for l in lines)
+    assert any("bench-tiny" in line and "tiny.gguf" in line and "yes" in line for line in lines)
+    assert any(line.startswith("other") and "MISSING" in line for line in lines)
 
 
 def test_env_writes_file_with_header(write_conf, tmp_path):

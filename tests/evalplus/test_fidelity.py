@@ -36,7 +36,8 @@ def test_verdicts_match_evalplus_except_documented_differences(humaneval):  # no
     # Outputs of 1 M items (they reach our checker in parts): a right one, and one wrong in its last item.
     streamed = [{"task_id": "HumanEval/130", "solution": raw["HumanEval/130"]["prompt"]
                  + raw["HumanEval/130"]["canonical_solution"]},
-                {"task_id": "HumanEval/100", "solution": "def make_a_pile(n):\n    out = [n + 2 * i for i in range(n)]\n"
+                {"task_id": "HumanEval/100",
+                 "solution": "def make_a_pile(n):\n    out = [n + 2 * i for i in range(n)]\n"
                  "    if n > 4096: out[-1] += 1\n    return out\n"}]
     samples = real + canonical + wrong + cheat + streamed
     ours = sandbox.evaluate_samples(dataset, samples, gt, options=OPTIONS, limits=LIMITS)

@@ -218,9 +218,10 @@ except OSError:
     }
     # An honest canonical sample after the attacks shows the checker survived them.
     raw = _raw_tasks(HUMANEVAL)["HumanEval/13"]
-    samples = list(attacks.values()) + [{"task_id": "HumanEval/13", "solution": raw["prompt"] + raw["canonical_solution"]}]
+    honest = {"task_id": "HumanEval/13", "solution": raw["prompt"] + raw["canonical_solution"]}
+    samples = list(attacks.values()) + [honest]
     verdicts = _run(humaneval, samples)
-    by_name = dict(zip(attacks, verdicts[:len(attacks)]))
+    by_name = dict(zip(attacks, verdicts[:len(attacks)], strict=False))
     passed = [name for name, v in by_name.items() if v.base_pass or v.plus_pass]
     assert not passed, {name: (by_name[name].base, by_name[name].plus) for name in passed}
     assert verdicts[-1].plus_pass, verdicts[-1]
@@ -244,11 +245,16 @@ def test_long_outputs_are_streamed_and_judged_like_evalplus(humaneval):
         "canonical-130": {"task_id": "HumanEval/130", "solution": raw["HumanEval/130"]["prompt"]
                           + raw["HumanEval/130"]["canonical_solution"]},
         "floats-for-ints-130": {"task_id": "HumanEval/130", "solution": raw["HumanEval/130"]["prompt"]
-                                + raw["HumanEval/130"]["canonical_solution"].replace("return my_tri", "return [float(x) for x in my_tri]")},
-        "last-item-wrong": {"task_id": "HumanEval/100", "solution": pile + "    if n > 4096: out[-1] += 1\n    return out\n"},
-        "one-item-more": {"task_id": "HumanEval/100", "solution": pile + "    if n > 4096: out.append(0)\n    return out\n"},
-        "tuple-for-list": {"task_id": "HumanEval/100", "solution": pile + "    return tuple(out) if n > 4096 else out\n"},
-        "always-equal-item": {"task_id": "HumanEval/100", "solution": "class _Yes:\n    def __eq__(self, o): return True\n"
+                                + raw["HumanEval/130"]["canonical_solution"].replace(
+                                    "return my_tri", "return [float(x) for x in my_tri]")},
+        "last-item-wrong": {"task_id": "HumanEval/100",
+                            "solution": pile + "    if n > 4096: out[-1] += 1\n    return out\n"},
+        "one-item-more": {"task_id": "HumanEval/100",
+                          "solution": pile + "    if n > 4096: out.append(0)\n    return out\n"},
+        "tuple-for-list": {"task_id": "HumanEval/100",
+                           "solution": pile + "    return tuple(out) if n > 4096 else out\n"},
+        "always-equal-item": {"task_id": "HumanEval/100",
+                              "solution": "class _Yes:\n    def __eq__(self, o): return True\n"
                               + pile + "    if n > 4096: out[5000] = _Yes()\n    return out\n"},
         "forged-stream": {"task_id": "HumanEval/100", "solution": pile + """    if n > 4096:
         import json, os
@@ -264,7 +270,7 @@ def test_long_outputs_are_streamed_and_judged_like_evalplus(humaneval):
 """},
     }
     big_test = 1 + next(i for i, args in enumerate(raw["HumanEval/100"]["plus_input"]) if args[0] > 4096)
-    verdicts = dict(zip(samples, _run(humaneval, list(samples.values()))))
+    verdicts = dict(zip(samples, _run(humaneval, list(samples.values())), strict=False))
     for name in ("canonical-100", "canonical-130", "floats-for-ints-130"):
         assert verdicts[name].plus_pass, (name, verdicts[name].plus)
     for name in ("last-item-wrong", "one-item-more", "tuple-for-list", "always-equal-item", "forged-stream"):

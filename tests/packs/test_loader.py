@@ -33,9 +33,12 @@ def _edit_line(path: Path, number: int, change) -> None:
 
 @pytest.mark.parametrize("change, message", [
     (lambda r: r.pop("messages"), r"scenarios\.jsonl:3: field messages: Field required"),
-    (lambda r: r["verifier"].update(type="llm_judge"), r"scenarios\.jsonl:3: field verifier\.type: unknown verifier 'llm_judge'"),
-    (lambda r: r["verifier"].update(answr="1"), r"scenarios\.jsonl:3: scenario percent-chain: field verifier\.answr: Extra inputs"),
-    (lambda r: r.update(id="shop-change"), r"scenarios\.jsonl:3: field id: duplicate scenario id 'shop-change' \(first on line 1\)"),
+    (lambda r: r["verifier"].update(type="llm_judge"),
+     r"scenarios\.jsonl:3: field verifier\.type: unknown verifier 'llm_judge'"),
+    (lambda r: r["verifier"].update(answr="1"),
+     r"scenarios\.jsonl:3: scenario percent-chain: field verifier\.answr: Extra inputs"),
+    (lambda r: r.update(id="shop-change"),
+     r"scenarios\.jsonl:3: field id: duplicate scenario id 'shop-change' \(first on line 1\)"),
     (lambda r: r.update(max_turns=12), r"scenarios\.jsonl:3: field max_turns: Input should be less than or equal to 8"),
 ])
 def test_malformed_scenario_names_file_line_and_field(pack_dir, change, message):

@@ -136,7 +136,8 @@ def test_journal_resume_redoes_only_unfinished_work(tmp_path):
     with ScriptedModel(pack.scenarios) as model:
         options = RunOptions(base_url=model.base_url, timeout_override_s=10, retries=0)
         second = run_packs([pack], options, journal_path=journal, resume=True)
-        chat_requests = [r for r in model.requests if r["messages"][0]["content"] != "Count from one to twenty in words, separated by spaces."]
+        chat_requests = [r for r in model.requests
+                         if r["messages"][0]["content"] != "Count from one to twenty in words, separated by spaces."]
     assert second.packs[0].passed == 4 and len(chat_requests) == 1
     with ScriptedModel(pack.scenarios) as model:
         with pytest.raises(PackError, match="different run"):

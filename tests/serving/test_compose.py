@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.server]
 
 def _deployment(tmp_path, profile_id: str, *, models_dir, image, port: int | None = None, extra: str = ""):
     conf = tmp_path / "models.conf"
-    conf.write_text(embedded_conf_text(profile_id, port or free_port(), models_dir=models_dir, image=image, extra=extra))
+    conf.write_text(embedded_conf_text(profile_id, port or free_port(), models_dir=models_dir, image=image,
+                                       extra=extra))
     profile = get_profile(conf, profile_id)
     return serving.Deployment(profile, COMPOSE_DIR, tmp_path / f".env.{profile_id}")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ TRICKY_WORDS = ["--jinja", "-ot", "blk\\.(4[0-9]|5[0-9])\\.ffn_.*=CPU", "--syste
 
 def test_header_names_profile_and_time(write_conf):
     profile = get_profile(write_conf(GOOD_PROFILE), "bench-tiny")
-    text = render_env(profile, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    text = render_env(profile, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     first = text.splitlines()[0]
     assert "[bench-tiny]" in first and "2026-01-02T03:04:05Z" in first and str(profile.source) in first
 

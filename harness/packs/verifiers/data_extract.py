@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from harness.packs.schema import Check, Reply, Scenario, Verdict
+from harness.packs.schema import Check, FailureMode, Reply, Scenario, Verdict
 from harness.packs.verifiers._common import SpecModel, parse_json_reply, short, values_equal
 
 NUMBER_TOLERANCE = 0.01
@@ -67,5 +67,5 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
     score = 100.0 * right / max(1, len(checks))
     wrong = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
     detail = f"{right}/{len(checks)} fields right" + ("; " + "; ".join(wrong[:4]) if wrong else "")
-    mode = "passed" if score >= 85 else "wrong_answer"
+    mode: FailureMode = "passed" if score >= 85 else "wrong_answer"
     return Verdict(score=round(score, 2), failure_mode=mode, detail=detail, checks=checks)

@@ -82,8 +82,8 @@ def _judge(item: Item, text: str) -> tuple[bool, str]:
     if item.check == "uppercase":
         return text.strip() != "" and text == text.upper(), "has lowercase letters"
     if item.check == "headers":
-        found, wanted = _headers(text), [h.casefold() for h in item.items]
-        return found == wanted, f"headers found: {found}"
+        headers, wanted = _headers(text), [h.casefold() for h in item.items]
+        return headers == wanted, f"headers found: {headers}"
     if item.check == "order":
         body = _fold(item, text)
         positions = [body.find(_fold(item, part)) for part in item.items]
@@ -96,14 +96,15 @@ def _judge(item: Item, text: str) -> tuple[bool, str]:
         long = [b for b in bullets if len(_WORD_RE.findall(b)) > (item.max or 0)]
         return bool(bullets) and not long, f"{len(long)} bullet(s) too long" if bullets else "no bullets"
     body = text.casefold()  # mentions_any
-    hit = [word for word in item.any if word.casefold() in body]
-    return bool(hit), f"mentions {hit[0]!r}" if hit else "mentions none of them"
+    mentioned = [word for word in item.any if word.casefold() in body]
+    return bool(mentioned), f"mentions {mentioned[0]!r}" if mentioned else "mentions none of them"
 
 
 def _label(item: Item) -> str:
     if item.label:
         return item.label
-    bounds = "" if item.min is None and item.max is None else f" in [{item.min or 0}, {item.max if item.max is not None else '∞'}]"
+    high = item.max if item.max is not None else "∞"
+    bounds = "" if item.min is None and item.max is None else f" in [{item.min or 0}, {high}]"
     subject = item.text or item.pattern or (", ".join(item.items or item.any))
     return f"{item.check}{bounds}" + (f" {short(subject, 40)!r}" if subject else "")
 

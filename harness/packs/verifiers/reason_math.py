@@ -12,7 +12,7 @@ import re
 from fractions import Fraction
 from typing import Literal
 
-from harness.packs.schema import Check, Reply, Scenario, Verdict
+from harness.packs.schema import Check, FailureMode, Reply, Scenario, Verdict
 from harness.packs.verifiers._common import SpecModel, short
 
 _ANSWER_RE = re.compile(r"^[\s>*_#-]*answer[\s*_]*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -87,6 +87,7 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
         ok = any(same_answer(v, final, spec.tolerance) for v in variants)
         score = 100.0 if ok else 0.0
         detail = f"answered {final!r}" + ("" if ok else f", expected {variants[0]!r}")
+    mode: FailureMode
     if score >= 85:
         mode = "passed"
     else:

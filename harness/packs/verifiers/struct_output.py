@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.packs.schema import Check, Reply, Scenario, Verdict
+from harness.packs.schema import Check, FailureMode, Reply, Scenario, Verdict
 from harness.packs.verifiers._common import SpecModel, fenced_blocks, is_single_fence, short, values_equal
 
 WEIGHTS = {"parseable": 0.40, "correct": 0.35, "discipline": 0.25}
@@ -156,16 +156,18 @@ def _fraction_correct(fmt: str, value: Any, spec: Spec) -> tuple[float, str]:
                 ok = all(found[0].get(k) == v for k, v in check.attrib.items())
             hits.append(ok)
         return sum(hits) / max(1, len(hits)), f"{sum(hits)}/{len(hits)} XML checks hold"
-    want, got = spec.expected, value
+    want_rows, got_rows = spec.expected, value
     if fmt == "sql":
         if not spec.sql_ordered:
-            want, got = sorted(map(repr, want)), sorted(map(repr, got))
+            want_rows, got_rows = sorted(map(repr, want_rows)), sorted(map(repr, got_rows))
         else:
-            want, got = [repr(r) for r in want], [repr(r) for r in got]
-        right = sum(1 for w, g in zip(want, got, strict=False) if w == g)
-        return right / max(len(want), len(got), 1), f"{right}/{len(want)} result rows match ({len(got)} returned)"
-    right = sum(1 for w, g in zip(want, got, strict=False) if w == g)
-    return right / max(len(want), len(got)), f"{right}/{len(want)} rows equal ({len(got)} given)"
+            want_rows, got_rows = [repr(r) for r in want_rows], [repr(r) for r in got_rows]
+        matching = sum(1 for w, g in zip(want_rows, got_rows, strict=False) if w == g)
+        return (matching / max(len(want_rows), len(got_rows), 1),
+                f"{matching}/{len(want_rows)} result rows match ({len(got_rows)} returned)")
+    matching = sum(1 for w, g in zip(want_rows, got_rows, strict=False) if w == g)
+    return (matching / max(len(want_rows), len(got_rows)),
+            f"{matching}/{len(want_rows)} rows equal ({len(got_rows)} given)")
 
 
 def verify(scenario: Scenario, reply: Reply) -> Verdict:
@@ -179,14 +181,16 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
         if value is _PARSE_FAILED:
             continue
         parseable = 2 if _shape_ok(spec.format, value, spec) else 1
-        fraction, why = _fraction_correct(spec.format, value, spec) if parseable == 2 else (0.0, "wrong top-level shape")
+        fraction, why = (_fraction_correct(spec.format, value, spec) if parseable == 2
+                         else (0.0, "wrong top-level shape"))
         correct = 2 if fraction >= 1 else 1 if fraction >= 0.5 else 0
         axes = (parseable, correct, discipline)
         if best is None or axes > best[0]:
             best = (axes, fraction, why)
     if best is None:
-        mode = "invalid_json" if spec.format == "json" else "wrong_structure"
-        return Verdict(score=0, failure_mode=mode, detail=f"no {spec.format} found that parses: {short(reply.content)!r}",
+        mode: FailureMode = "invalid_json" if spec.format == "json" else "wrong_structure"
+        return Verdict(score=0, failure_mode=mode,
+                       detail=f"no {spec.format} found that parses: {short(reply.content)!r}",
                        checks=[Check(name="parseable", ok=False, detail="0/2")])
     (parseable, correct, discipline), _, why = best
     checks = [Check(name=axis, ok=points == 2, detail=f"{points}/2")

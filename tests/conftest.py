@@ -58,7 +58,7 @@ class EmbeddedServer:
     """A running real llama-server: where it answers and the profile it runs."""
 
     base_url: str
-    profile: "object"  # harness.serving.profiles.Profile
+    profile: object  # harness.serving.profiles.Profile
     config_path: Path
     seconds_to_healthy: float
 

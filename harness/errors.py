@@ -13,6 +13,8 @@
 Lower-level errors are mapped into this tree with ``raise ... from``.
 """
 
+from pydantic import ValidationError
+
 
 class HarnessError(Exception):
     """Base of every error the CLI turns into a one-line message."""
@@ -48,3 +50,11 @@ class ComparisonError(HarnessError):
 
 class PackError(HarnessError):
     """A pack or result file is malformed; the message names file, line and field."""
+
+
+def describe_validation_error(exc: ValidationError, top: str = "(top level)") -> str:
+    """The first problem of a pydantic error as ``field.path: message``: one line, without
+    pydantic's ``[type=…]`` and documentation-link noise."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or top
+    return f"{where}: {str(first['msg']).removeprefix('Value error, ')}"

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
-from harness.errors import PackError
+from harness.errors import PackError, describe_validation_error
 from harness.packs.schema import Pack, PackMeta, Scenario
 from harness.packs.verifiers import VERIFIERS
 
@@ -30,17 +29,11 @@ _BENCHLOCAL_META_KEYS = {"pack_id": "id", "version": "version", "title": "title"
 _SCENARIO_KEYS = set(Scenario.model_fields) - {"extras"}
 
 
-def _where(error: ErrorDetails) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(root)"
-
-
 def _validate(model: type[BaseModel], data: Any, place: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise PackError(f"{place}: field {_where(error)}: {message}") from None
+        raise PackError(f"{place}: field {describe_validation_error(exc, '(root)')}") from None
 
 
 def _check_verifier(scenario: Scenario, place: str) -> None:
@@ -50,8 +43,8 @@ def _check_verifier(scenario: Scenario, place: str) -> None:
     try:
         VERIFIERS[kind].Spec.model_validate(scenario.verifier.model_dump())
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise PackError(f"{place}: scenario {scenario.id}: field verifier.{_where(error)}: {error['msg']}") from None
+        raise PackError(f"{place}: scenario {scenario.id}: field verifier.{describe_validation_error(exc, '(root)')}"
+                        ) from None
 
 
 def _read_json_lines(path: Path) -> list[tuple[int, dict]]:

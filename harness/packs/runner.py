@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from harness import __version__
 from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
-from harness.errors import EndpointError, PackError
+from harness.errors import EndpointError, PackError, describe_validation_error
 from harness.files import write_text_atomic
 from harness.packs.schema import (
     INFRA_FAILURES,
@@ -380,6 +382,7 @@ def read_result(path: Path) -> RunResult:
         return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        first = str(exc).splitlines()
-        raise PackError(f"{path}: not a packs result file ({' '.join(first[1:3]).strip() or first[0]})") from None
+    except ValidationError as exc:
+        raise PackError(f"{path}: not a packs result file ({describe_validation_error(exc)})") from None
+    except ValueError as exc:  # not UTF-8
+        raise PackError(f"{path}: not a packs result file ({str(exc).splitlines()[0]})") from None

@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
-from harness.errors import ComparisonError
+from harness.errors import ComparisonError, describe_validation_error
 from harness.files import write_text_atomic
 from harness.regress.compare import DEFAULT_ALPHA, Comparison, compare
 from harness.regress.outcomes import OutcomeSet, ScenarioOutcome, read_json_file
@@ -133,9 +133,7 @@ def load_baseline(path: Path) -> Baseline:
     try:
         return Baseline.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ComparisonError(f"{path}: {where}: {first['msg']}") from None
+        raise ComparisonError(f"{path}: {describe_validation_error(exc)}") from None
 
 
 def check_against_baseline(baseline: Baseline, fresh: OutcomeSet, alpha: float = DEFAULT_ALPHA) -> Comparison:

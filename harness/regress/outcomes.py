@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.errors import ComparisonError
+from harness.errors import ComparisonError, describe_validation_error
 from harness.packs.schema import RunResult
 from harness.stats import majority_vote
 
@@ -116,6 +116,4 @@ def load_outcome_set(path: Path) -> OutcomeSet:
                                   "no adapter for this result format")
         return OutcomeSet.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ComparisonError(f"{path}: {where}: {first['msg']}") from None
+        raise ComparisonError(f"{path}: {describe_validation_error(exc)}") from None

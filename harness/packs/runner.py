@@ -10,6 +10,7 @@ only unfinished work.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 from harness import __version__
 from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
 from harness.errors import EndpointError, PackError, describe_validation_error
-from harness.files import write_text_atomic
+from harness.files import complete_lines, write_text_atomic
 from harness.packs.schema import (
     INFRA_FAILURES,
     Exchange,
@@ -74,6 +75,7 @@ class RunOptions:
     retries: int = 2
     retry_backoff_s: float = 1.0
     api_key_env: str | None = None  # the variable's name, for messages; the key itself stays in the client
+    max_infra_failures_in_a_row: int = 5  # then the endpoint is gone: stop instead of failing every scenario
     progress: Callable[[str], None] | None = None
 
 
@@ -223,50 +225,68 @@ def aggregate(pack_id: str, version: str, source: str, fmt: str, results: list[S
         failure_counts=dict(Counter(r.failure_mode for r in results)), scenarios=results)
 
 
-def _identity(options: RunOptions, info: ServerInfo) -> dict[str, Any]:
+def _identity(options: RunOptions, info: ServerInfo, packs: list[Pack]) -> dict[str, Any]:
+    """What makes two runs the same run: a resume must not mix two selections or settings."""
     return {"model": info.model, "mode": options.mode,
             "sampling_source": options.sampling_source, "sampling": sampling_for(options).model_dump(),
-            "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap}
+            "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap,
+            "selection": sorted(f"{p.meta.id}/{s.id}" for p in packs for s in p.scenarios)}
 
 
-def read_journal(path: Path, identity: dict[str, Any]) -> dict[tuple[str, str], ScenarioResult]:
-    """Finished scenarios from a journal of the same run; infrastructure failures are left to redo."""
-    if not path.is_file():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+def _finished(path: Path, lines: list[str], identity: dict[str, Any] | None) -> dict[tuple[str, str], ScenarioResult]:
+    """Finished scenarios of a journal's lines (identity checked unless None); infra failures are redone."""
     try:
         header = json.loads(lines[0]) if lines else {}
     except ValueError:
         header = {}
-    if header.get("journal") != JOURNAL_TAG:
+    if not isinstance(header, dict) or header.get("journal") != JOURNAL_TAG:
         raise PackError(f"{path}:1: not a packs journal")
-    if header.get("identity") != identity:
-        changed = [k for k in identity if header.get("identity", {}).get(k) != identity[k]]
+    if identity is not None and header.get("identity") != identity:
+        changed = [k for k in identity if (header.get("identity") or {}).get(k) != identity[k]]
         raise PackError(f"{path}: journal is from a different run ({', '.join(changed)} differ); "
                         "delete it or run without --resume")
     done: dict[tuple[str, str], ScenarioResult] = {}
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         try:
             result = ScenarioResult.model_validate_json(line)
         except ValueError:
-            continue  # a line torn by a crash: that scenario is simply run again
+            raise PackError(f"{path}:{number}: not a scenario result; delete the journal to start over") from None
         if result.failure_mode not in INFRA_FAILURES:
             done[(result.pack_id, result.scenario_id)] = result
     return done
 
 
 class _Journal:
-    """Append-only JSONL of finished scenarios, fsynced per line."""
+    """Append-only JSONL of finished scenarios, fsynced per line, and locked: two runs writing
+    one journal would interleave their lines. A line torn by a kill is cut off on open."""
 
     def __init__(self, path: Path | None, identity: dict[str, Any], resume: bool):
         self.handle: TextIO | None = None
+        self.done: dict[tuple[str, str], ScenarioResult] = {}
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not (resume and path.is_file())
-        self.handle = path.open("w" if fresh else "a", encoding="utf-8")
-        if fresh:
+        handle = path.open("a", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise PackError(f"{path}: another packs run is writing this journal; wait for it or use another "
+                            "--save-json") from None
+        self.handle = handle
+        try:
+            lines = complete_lines(path)
+            if lines and resume:
+                self.done = _finished(path, lines, identity)
+                return
+            if lines and (earlier := _finished(path, lines, None)):
+                raise PackError(f"{path}: holds {len(earlier)} finished scenario(s) of an earlier run; pass "
+                                "--resume to continue it, or delete the file to start over")
+            handle.truncate(0)
             self._write(json.dumps({"journal": JOURNAL_TAG, "identity": identity}))
+        except BaseException:
+            self.close()
+            raise
 
     def _write(self, line: str) -> None:
         assert self.handle is not None  # called only once the journal file is open
@@ -280,7 +300,8 @@ class _Journal:
 
     def close(self) -> None:
         if self.handle:
-            self.handle.close()
+            self.handle.close()  # closing releases the lock
+            self.handle = None
 
 
 def _now() -> str:
@@ -318,11 +339,10 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         info = client.probe()
         tps = measure_tps(client, info) if options.timeout_override_s is None else None
         concurrency = max(1, min(options.concurrency or info.slots or 1, info.slots or options.concurrency or 1))
-        identity = _identity(options, info)
-        done = read_journal(journal_path, identity) if (resume and journal_path) else {}
+        journal = _Journal(journal_path, _identity(options, info, packs), resume)
+        done = journal.done
         jobs = [(pack, s) for pack in packs for s in pack.scenarios if (pack.meta.id, s.id) not in done]
         results: dict[tuple[str, str], ScenarioResult] = dict(done)
-        journal = _Journal(journal_path, identity, resume)
         total = sum(len(p.scenarios) for p in packs)
         say = options.progress or (lambda line: None)
         if done:
@@ -334,6 +354,7 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
                 budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options), tps,
                                         options.timeout_override_s)
                 futures.append(pool.submit(run_scenario, client, info, pack, scenario, options, budget))
+            streak = 0
             for future in as_completed(futures):
                 result = future.result()
                 results[(result.pack_id, result.scenario_id)] = result
@@ -341,10 +362,19 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
                 mark = "✓" if result.status == "pass" else "✗"
                 say(f"[{len(results)}/{total}] {result.pack_id} {result.scenario_id} {mark} "
                     f"{result.failure_mode} ({result.latency_ms / 1000:.1f}s)")
+                streak = streak + 1 if result.failure_mode in INFRA_FAILURES else 0
+                if streak >= options.max_infra_failures_in_a_row:
+                    kept = sum(1 for r in results.values() if r.failure_mode not in INFRA_FAILURES)
+                    where = f" in {journal_path}" if journal_path else ""
+                    raise PackError(f"stopped after {streak} infrastructure failures in a row (last: "
+                                    f"{result.failure_mode}: {result.detail[:200]}); {kept} finished "
+                                    f"scenario(s) are kept{where}; fix the endpoint and run the same "
+                                    "command with --resume")
         except BaseException:
-            # Interrupted: drop queued scenarios; requests already in flight still run to their
-            # budget (blocking reads cannot be aborted from here). Finished work is journaled.
+            # Stopped (Ctrl-C, spend guard, a dead endpoint): drop queued scenarios and abort the
+            # requests in flight by closing the connections. Finished work is journaled.
             pool.shutdown(wait=False, cancel_futures=True)
+            client.close()
             raise
         finally:
             pool.shutdown(wait=True)

@@ -39,7 +39,12 @@ def failure_breakdown(result: RunResult) -> str:
 
 
 def quality_line(result: RunResult) -> str:
-    """``Quality: pack passed/total (mean score%) · …`` — ready to paste."""
+    """``Quality: pack passed/total (mean score%) · …`` — ready to paste, and only for a run whose every
+    scenario got an answer: scenarios lost to the endpoint would read as the model's failures."""
+    infra = sum(p.infra_failures for p in result.packs)
+    if infra or not result.complete:
+        return (f"Quality: not reported: {infra} scenario(s) failed on the endpoint, not the model (see the "
+                "failure breakdown); run again with --resume to redo them")
     parts = [f"{p.pack_id} {p.passed}/{p.total} ({p.mean_score:.0f}%)" for p in result.packs]
     tag = " [NON-CANONICAL]" if not result.sampling.canonical else ""
     return "Quality: " + " · ".join(parts) + tag

@@ -18,6 +18,7 @@ from harness.regress.outcomes import OutcomeSet, ScenarioKey
 from harness.stats import mcnemar_exact, wilson_interval
 
 DEFAULT_ALPHA = 0.05
+MIN_OVERLAP = 0.8  # share of the reference's scenarios a fresh run must cover to gate
 
 
 class PackDelta(BaseModel):
@@ -81,6 +82,8 @@ def compare(a: OutcomeSet, b: OutcomeSet, alpha: float = DEFAULT_ALPHA) -> Compa
     for label, run in (("A", a), ("B", b)):
         if not run.canonical:
             notes.append(f"{label} ({run.label}) is non-canonical: the comparison is informational and cannot gate")
+    if len(shared) < MIN_OVERLAP * len(va):
+        notes.append(f"only {len(shared)} of {len(va)} scenarios of A were run in B: too few to judge a regression")
     if a.thinking_mode != b.thinking_mode:
         notes.append(f"thinking mode differs: A {a.thinking_mode}, B {b.thinking_mode}")
     for pack in sorted(a.pack_versions.keys() & b.pack_versions.keys()):
@@ -108,11 +111,18 @@ def _pack_deltas(shared: list[ScenarioKey], va: dict[ScenarioKey, bool], vb: dic
     return deltas
 
 
-def regression_gate(comparison: Comparison) -> bool:
-    """True when B significantly regressed against A; refuses (ComparisonError) unless both are canonical."""
+def regression_gate(comparison: Comparison, min_overlap: float = MIN_OVERLAP) -> bool:
+    """True when B significantly regressed against A; refuses (ComparisonError) unless both are canonical
+    and share enough scenarios: a test over 6 of 75 scenarios says nothing about the other 69."""
     if not comparison.gateable:
         raise ComparisonError(f"cannot gate {comparison.label_b} against {comparison.label_a}: "
                               "a non-canonical run (sampling not controlled by the harness) cannot gate")
+    shared = len(comparison.fixed) + len(comparison.regressed) + len(comparison.stable_pass) + len(
+        comparison.stable_fail)
+    reference = shared + len(comparison.only_in_a)
+    if shared == 0 or shared < min_overlap * reference:
+        raise ComparisonError(f"cannot judge: {shared} of {reference} scenarios of {comparison.label_a} were run in "
+                              f"{comparison.label_b} (at least {min_overlap:.0%} must be shared to gate)")
     return comparison.significant_regression
 
 

@@ -81,3 +81,21 @@ def complete_lines(path: Path) -> list[str]:
         with path.open("r+b") as handle:
             handle.truncate(len(data))
     return [line for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` whose every failure is a ValueError, absurd nesting included (json raises
+    RecursionError for it), so readers of user files have one error to turn into one line."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def read_text(path: Path) -> str:
+    """A file's UTF-8 text; OSError as usual, and a binary file as a ValueError that says so."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

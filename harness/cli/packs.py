@@ -81,6 +81,10 @@ def cmd_packs_list(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     result = read_result(args.result)
+    refs = [(f"{s.pack_id}/{s.scenario_id}", s.scenario_id) for p in result.packs for s in p.scenarios]
+    if args.scenario and not any(args.scenario in ref for ref in refs):
+        known = ", ".join(ref for ref, _ in refs[:10]) + (" …" if len(refs) > 10 else "")
+        raise PackError(f"{args.result}: no scenario {args.scenario!r} (known: {known})")
     print(report.summary(result))
     for pack in result.packs:
         for scenario in pack.scenarios:

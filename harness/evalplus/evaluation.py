@@ -7,28 +7,29 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from harness.evalplus import sandbox
 from harness.evalplus.datasets import Dataset, DatasetError
 from harness.evalplus.results import EvalRunResult, build_result, evalplus_eval_results
-from harness.files import write_json_atomic
+from harness.files import parse_json, read_text, write_json_atomic
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
     """Samples of a jsonl file: evalplus `solution` or `completion` lines (one per task)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except FileNotFoundError:
         raise DatasetError(f"samples file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read samples ({exc})") from None
     samples = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            sample = json.loads(line)
+            sample = parse_json(line)
             sample["task_id"]
         except (ValueError, KeyError, TypeError):
             raise DatasetError(f"{path}:{number}: not an evalplus sample (needs task_id and solution)") from None

@@ -8,7 +8,6 @@ in ``Scenario.extras``. Any problem is one PackError naming file, line and field
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import PackError, describe_validation_error
+from harness.files import parse_json, read_text
 from harness.packs.schema import Pack, PackMeta, Scenario
 from harness.packs.verifiers import VERIFIERS
 
@@ -49,15 +49,17 @@ def _check_verifier(scenario: Scenario, place: str) -> None:
 
 def _read_json_lines(path: Path) -> list[tuple[int, dict]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise PackError(f"{path}: {exc}; a pack file is JSON lines") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = parse_json(line)
         except ValueError as exc:
             raise PackError(f"{path}:{number}: not valid JSON ({exc})") from None
         if not isinstance(value, dict):
@@ -90,7 +92,7 @@ def load_pack_dir(directory: Path) -> Pack:
     """A pack in our folder format."""
     meta_path = directory / PACK_META_FILE
     try:
-        meta_data = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta_data = parse_json(read_text(meta_path))
     except OSError as exc:
         raise PackError(f"{meta_path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:

@@ -10,11 +10,11 @@ replies next to the scores.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION: Final = 1
 PASS_SCORE = 85.0
 PARTIAL_SCORE = 60.0
 
@@ -45,7 +45,8 @@ def status_for(score: float) -> Status:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN or inf in a result file is damage, not a score.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Sampling(_Strict):
@@ -195,7 +196,7 @@ class ScenarioResult(_Strict):
     pack_id: str
     scenario_id: str
     category: str = ""
-    score: float
+    score: float = Field(ge=0, le=100)
     status: Status
     failure_mode: FailureMode
     detail: str = ""
@@ -227,6 +228,17 @@ class PackResult(_Strict):
     failure_counts: dict[str, int]
     scenarios: list[ScenarioResult]
 
+    @model_validator(mode="after")
+    def _totals_match_scenarios(self) -> PackResult:
+        """Stored totals are a cache of the scenarios; a file where they disagree was edited or damaged."""
+        counted = {"total": len(self.scenarios), "passed": sum(s.status == "pass" for s in self.scenarios),
+                   "partial": sum(s.status == "partial" for s in self.scenarios)}
+        for name, value in counted.items():
+            if getattr(self, name) != value:
+                raise ValueError(f"pack {self.pack_id}: {name} says {getattr(self, name)} but its scenarios "
+                                 f"count {value}")
+        return self
+
 
 class SamplingProvenance(_Strict):
     canonical: bool
@@ -249,7 +261,7 @@ class TimeoutPolicy(_Strict):
 class RunResult(_Strict):
     """The self-contained record of one packs run (schema-versioned)."""
 
-    schema_version: int = RESULT_SCHEMA_VERSION
+    schema_version: Literal[1] = RESULT_SCHEMA_VERSION
     kind: Literal["packs"] = "packs"
     run_id: str
     started_at: str

@@ -8,13 +8,13 @@ run's sampling provenance decides whether it may gate.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import ComparisonError, describe_validation_error
+from harness.files import parse_json, read_text
 from harness.packs.schema import RunResult
 from harness.stats import majority_vote
 
@@ -94,10 +94,10 @@ def outcomes_from_packs(run: RunResult, label: str | None = None) -> OutcomeSet:
 def read_json_file(path: Path, missing: str = "file not found") -> Any:
     """A JSON document, or a ComparisonError naming the file (`missing` says what to do if absent)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(read_text(path))
     except FileNotFoundError:
         raise ComparisonError(f"{path}: {missing}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ComparisonError(f"{path}: not readable JSON ({exc})") from None
 
 

@@ -17,7 +17,7 @@ from python_on_whales import Container, DockerClient, DockerException, docker
 from harness.errors import ProfileError, ServingError
 from harness.serving.envfile import project_name, write_env
 from harness.serving.health import ContainerState, wait_until_healthy
-from harness.serving.profiles import Profile
+from harness.serving.profiles import Profile, key_line
 
 GPU_OVERLAY_SUFFIX = ".gpu.yml"
 
@@ -49,6 +49,10 @@ def deployment_for(profile: Profile, compose_dir: Path) -> Deployment:
     if profile.is_api:
         raise ProfileError(f"{profile.source}: [{profile.id}] is an API profile (PROVIDER={profile.provider}): "
                            "it has no compose server to bring up")
+    if not (compose_dir / profile.compose).is_file():
+        known = ", ".join(sorted(p.name for p in compose_dir.glob("*.yml"))) or "none"
+        raise ProfileError(f"{profile.source}:{key_line(profile, 'COMPOSE')}: [{profile.id}] COMPOSE: no compose file "
+                           f"{profile.compose} in {compose_dir} (there: {known})")
     return Deployment(profile, compose_dir, compose_dir / f".env.{profile.id}")
 
 

@@ -1,7 +1,8 @@
 """models.conf: server and benchmark profiles.
 
 The file is INI-shaped: ``[profile-id]`` sections of ``KEY=value`` lines, full-line ``#`` or
-``;`` comments, no interpolation, case-sensitive keys. A ``[DEFAULT]`` section supplies
+``;`` comments, no interpolation, case-sensitive keys. One rule for inline comments, on every
+key: `` #`` (whitespace, then ``#``) outside quotes starts a comment. A ``[DEFAULT]`` section supplies
 values every profile inherits. We parse it line by line (rather than with configparser) so
 every error can name the file, the line and the key.
 
@@ -16,8 +17,11 @@ environment variable that does.
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import os
 import re
 import shlex
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
@@ -34,6 +38,7 @@ _SECTION_RE = re.compile(r"^\[(?P<name>[^\]]*)\]$")
 _PROFILE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 Provider = Literal["compose", "openai-compatible", "anthropic"]
 WireFormat = Literal["openai-compatible", "anthropic"]
@@ -69,7 +74,8 @@ _OWNED_FLAGS = {
 class Profile(BaseModel):
     """One validated ``[section]`` of models.conf (DEFAULT values merged in)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # inf and nan are never a setting: HEALTH_TIMEOUT_S=inf would wait forever
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     id: str
     source: Path = Field(description="the models.conf this profile came from")
@@ -78,8 +84,8 @@ class Profile(BaseModel):
     # compose profiles: the server this harness brings up (required ones are checked in _validate)
     model: str | None = Field(alias="MODEL", default=None, min_length=1)
     models_dir: Path = Field(alias="MODELS_DIR", default=Path("models"))
-    ctx_size: int | None = Field(alias="CTX_SIZE", default=None, gt=0)
-    n_gpu_layers: int = Field(alias="N_GPU_LAYERS", default=0, ge=-1)
+    ctx_size: int | None = Field(alias="CTX_SIZE", default=None, gt=0, le=10_000_000)
+    n_gpu_layers: int = Field(alias="N_GPU_LAYERS", default=0, ge=-1, le=100_000)
     extra_args: str = Field(alias="EXTRA_ARGS", default="")
     image: str | None = Field(alias="IMAGE", default=None, min_length=1)
     port: int | None = Field(alias="PORT", default=None, ge=1, le=65535)
@@ -87,21 +93,21 @@ class Profile(BaseModel):
     # compose: server slots (also the harness's concurrency); API profiles: requests kept in flight
     parallel: int = Field(alias="PARALLEL", default=1, ge=1, le=256)
     gpus: str = Field(alias="GPUS", default="none")
-    health_timeout_s: float = Field(alias="HEALTH_TIMEOUT_S", default=300, gt=0)
+    health_timeout_s: float = Field(alias="HEALTH_TIMEOUT_S", default=300, gt=0, le=86_400)
     compose: str = Field(alias="COMPOSE", default="llama-cpp.yml")
     # API profiles: where the endpoint is, which model to ask for, which env var holds the key
     endpoint_url: str | None = Field(alias="BASE_URL", default=None, description="BASE_URL as written")
     model_id: str | None = Field(alias="MODEL_ID", default=None, min_length=1)
     api_key_env: str | None = Field(alias="API_KEY_ENV", default=None)
-    max_tokens: int | None = Field(alias="MAX_TOKENS", default=None, gt=0)
+    max_tokens: int | None = Field(alias="MAX_TOKENS", default=None, gt=0, le=10_000_000)
     # Requests the harness keeps in flight in packs and codegen (default: PARALLEL). 1 makes greedy
     # answers repeat exactly: batched decoding over several slots changes the float sums.
     bench_parallel: int | None = Field(alias="BENCH_PARALLEL", default=None, ge=1, le=256)
     # spend guard: stop a run once it has used this many tokens / would cost more than this
-    max_total_tokens: int | None = Field(alias="MAX_TOTAL_TOKENS", default=None, gt=0)
-    max_cost_usd: float | None = Field(alias="MAX_COST_USD", default=None, gt=0)
-    price_in_per_mtok: float | None = Field(alias="PRICE_IN_PER_MTOK", default=None, ge=0)
-    price_out_per_mtok: float | None = Field(alias="PRICE_OUT_PER_MTOK", default=None, ge=0)
+    max_total_tokens: int | None = Field(alias="MAX_TOTAL_TOKENS", default=None, gt=0, le=10**12)
+    max_cost_usd: float | None = Field(alias="MAX_COST_USD", default=None, gt=0, le=1_000_000)
+    price_in_per_mtok: float | None = Field(alias="PRICE_IN_PER_MTOK", default=None, ge=0, le=10_000)
+    price_out_per_mtok: float | None = Field(alias="PRICE_OUT_PER_MTOK", default=None, ge=0, le=10_000)
 
     @property
     def is_bench(self) -> bool:
@@ -166,7 +172,7 @@ class Profile(BaseModel):
 
     @property
     def extra_args_list(self) -> list[str]:
-        return shlex.split(self.extra_args)
+        return [word for word in shlex.split(self.extra_args) if word]
 
     @property
     def uses_gpus(self) -> bool:
@@ -186,10 +192,25 @@ class Profile(BaseModel):
             words = shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot be split like a shell command line ({exc})") from None
+        if words == [""]:
+            return ""  # EXTRA_ARGS="" means no arguments, not one empty argument
         for word in words:
+            if not word:
+                raise ValueError("has an empty argument ('' or \"\"); remove it")
             flag = word.split("=", 1)[0]
             if flag in _OWNED_FLAGS:
                 raise ValueError(f"sets {flag}, which the profile sets through {_OWNED_FLAGS[flag]}")
+        return value
+
+    @field_validator("bind_address")
+    @classmethod
+    def _check_bind_address(cls, value: str) -> str:
+        if value == "":
+            return value  # compose reads an empty address as every interface, like 0.0.0.0
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("expected an IP address such as 127.0.0.1 or 0.0.0.0") from None
         return value
 
     @field_validator("model")
@@ -289,9 +310,22 @@ def _parse_sections(path: Path, text: str) -> list[_Section]:
             raise _fail(path, number, f"{where}: unknown key{suggestion} (known: {', '.join(PROFILE_KEYS)})")
         if key in current.values:
             raise _fail(path, number, f"{where}: duplicate key (first set on line {current.lines[key]})")
-        current.values[key] = value.strip()
+        current.values[key] = _without_comment(value).strip()
         current.lines[key] = number
     return sections
+
+
+def _without_comment(value: str) -> str:
+    """The value before an inline comment: whitespace then ``#``, outside quotes."""
+    quote = ""
+    for index, char in enumerate(value):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and index > 0 and value[index - 1].isspace():
+            return value[:index]
+    return value
 
 
 def _holds_a_secret(key: str) -> bool:
@@ -336,6 +370,9 @@ def _validate(path: Path, section: _Section, defaults: _Section | None) -> Profi
         profile = Profile.model_validate({"id": section.name, "source": path, **values})
     except ValidationError as exc:
         problems += [_describe(error, values) for error in exc.errors()]
+    if profile is not None and profile.provider == "compose" and (profile.bench_parallel or 0) > profile.parallel:
+        problems.append(("BENCH_PARALLEL", f"{profile.bench_parallel} requests in flight is more than the server's "
+                                           f"PARALLEL {profile.parallel} slots: the extra requests would only queue"))
     if not problems and profile is not None:
         return profile
     order = {key: index for index, key in enumerate(PROFILE_KEYS)}
@@ -357,18 +394,36 @@ def _describe(error: ErrorDetails, values: dict[str, str]) -> tuple[str, str]:
 
 def load_profiles(path: Path) -> dict[str, Profile]:
     """Parse and validate every profile in a models.conf, in file order."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: config file not found (pass --config PATH)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read config file ({exc})") from None
+    text = _read_config(path)
     sections = _parse_sections(path, text)
     defaults = next((s for s in sections if s.name == DEFAULT_SECTION), None)
     profiles = {s.name: _validate(path, s, defaults) for s in sections if s.name != DEFAULT_SECTION}
     if not profiles:
         raise ProfileError(f"{path}: no profiles defined (add a [profile-id] section)")
+    projects: dict[str, _Section] = {}
+    for section in (s for s in sections if s.name != DEFAULT_SECTION):
+        project = section.name.replace(".", "-")  # compose project names have no dots
+        if project in projects:
+            raise _fail(path, section.line, f"[{section.name}]: names the same compose project as "
+                                            f"[{projects[project].name}] (line {projects[project].line}); "
+                                            "'.' and '-' are the same there, so `down` of one would remove both")
+        projects[project] = section
     return profiles
+
+
+def _read_config(path: Path) -> str:
+    """The config's text: a regular file of sane size, UTF-8, a byte-order mark skipped."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ProfileError(f"{path}: not a regular file (pass --config PATH of a models.conf)")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ProfileError(f"{path}: {info.st_size} bytes; a models.conf is at most {MAX_CONFIG_BYTES} bytes")
+        return path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: config file not found (pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read config file ({exc})") from None
 
 
 def get_profile(path: Path, profile_id: str, *, require_model: bool = True) -> Profile:
@@ -377,7 +432,8 @@ def get_profile(path: Path, profile_id: str, *, require_model: bool = True) -> P
     if profile_id not in profiles:
         hint = difflib.get_close_matches(profile_id, profiles, n=1)
         suggestion = f"; did you mean {hint[0]}?" if hint else ""
-        raise ProfileError(f"{path}: no profile [{profile_id}]{suggestion} (known: {', '.join(profiles)})")
+        known = ", ".join(list(profiles)[:20]) + (f", … ({len(profiles) - 20} more)" if len(profiles) > 20 else "")
+        raise ProfileError(f"{path}: no profile [{profile_id}]{suggestion} (known: {known})")
     profile = profiles[profile_id]
     if require_model and not profile.is_api:
         check_model_file(profile)
@@ -386,7 +442,7 @@ def get_profile(path: Path, profile_id: str, *, require_model: bool = True) -> P
 
 def check_model_file(profile: Profile) -> None:
     """Raise a ProfileError naming the MODEL line when the model file is missing."""
-    line = _key_line(profile, "MODEL")
+    line = key_line(profile, "MODEL")
     where = f"{profile.source}:{line}: [{profile.id}] MODEL"
     if not profile.model_path.is_file():
         raise ProfileError(f"{where}: model file not found: {profile.model_path}")
@@ -397,8 +453,9 @@ def check_model_file(profile: Profile) -> None:
                            "the container only sees MODELS_DIR (copy or hard-link the file, or change MODELS_DIR)")
 
 
-def _key_line(profile: Profile, key: str) -> int:
-    sections = _parse_sections(profile.source, profile.source.read_text(encoding="utf-8"))
+def key_line(profile: Profile, key: str) -> int:
+    """The line of models.conf that sets ``key`` for this profile (its own section, else DEFAULT)."""
+    sections = _parse_sections(profile.source, _read_config(profile.source))
     for wanted in (profile.id, DEFAULT_SECTION):
         for section in sections:
             if section.name == wanted and key in section.lines:

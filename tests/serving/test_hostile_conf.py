@@ -36,7 +36,8 @@ def test_an_empty_extra_args_means_no_arguments(write_conf):
     profile = load_profiles(write_conf(GOOD_PROFILE + 'EXTRA_ARGS=""\n'))["bench-tiny"]
     assert profile.extra_args_list == []
     message = _error(write_conf(GOOD_PROFILE + "EXTRA_ARGS=--jinja '' --threads 2\n"))
-    assert message.endswith("EXTRA_ARGS: has an empty argument ('' or \"\"); remove it (got \"--jinja '' --threads 2\")")
+    assert message.endswith("EXTRA_ARGS: has an empty argument ('' or \"\"); remove it "
+                            "(got \"--jinja '' --threads 2\")")
 
 
 @pytest.mark.parametrize("line, key", [

@@ -39,9 +39,9 @@ def check_output_path(path: Path) -> Path:
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write bytes via a sibling ``.partial`` file and an atomic rename; returns path."""
     check_output_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as handle:
             handle.write(data)
             handle.flush()

@@ -16,9 +16,10 @@ from tabulate import tabulate
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint.target import Target, target_from_profile
 from harness.evalplus import datasets, sandbox
-from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, run_codegen
-from harness.evalplus.evaluation import evaluate_file
+from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, raw_path_for, run_codegen
+from harness.evalplus.evaluation import evaluate_file, result_paths
 from harness.evalplus.results import EvalRunResult
+from harness.files import OutputPathError, check_output_path
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT, default_data_dir
 from harness.serving import compose as serving
 from harness.serving.profiles import check_model_file, get_profile
@@ -74,9 +75,19 @@ def cmd_sandboxes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_dir(out_dir: Path, dataset: datasets.Dataset) -> None:
+    """Before any request: --out is a folder (or can be one) and its sample files are plain files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError(f"{out_dir}: --out must be a folder, and this is a file")
+    samples = out_dir / f"{dataset.name}.jsonl"
+    for path in (samples, raw_path_for(samples)):
+        check_output_path(path)
+
+
 def _codegen(args: argparse.Namespace, dataset: datasets.Dataset, target: Target, parallel: int,
              max_tokens: int, out_dir: Path) -> CodegenSummary:
     """Generate samples through the endpoint client; the model id comes from the target or /v1/models."""
+    _check_out_dir(out_dir, dataset)
     with client_for(target, timeout_s=args.timeout_s, max_connections=parallel) as client:
         info = client.probe()
         config = CodegenConfig(base_url=target.display_url, model=info.model, parallel=parallel, max_tokens=max_tokens,
@@ -100,6 +111,8 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    for path in result_paths(args.samples):
+        check_output_path(path)  # before the sandbox runs: a bad path costs no work
     result = evaluate_file(_dataset(args), args.samples, CACHE_DIR, options=_options(args), limits=_limits(args))
     print_eval_summary(result, args.samples.name)
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
+from harness.endpoint.client import RetryPolicy
 from harness.endpoint.target import Target, target_from_profile
 from harness.evalplus import datasets, sandbox
 from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, raw_path_for, run_codegen
@@ -88,11 +89,13 @@ def _codegen(args: argparse.Namespace, dataset: datasets.Dataset, target: Target
              max_tokens: int, out_dir: Path) -> CodegenSummary:
     """Generate samples through the endpoint client; the model id comes from the target or /v1/models."""
     _check_out_dir(out_dir, dataset)
-    with client_for(target, timeout_s=args.timeout_s, max_connections=parallel) as client:
+    retry = RetryPolicy(max_retries=args.retries)
+    with client_for(target, timeout_s=args.timeout_s, max_connections=parallel, retry=retry) as client:
         info = client.probe()
         config = CodegenConfig(base_url=target.display_url, model=info.model, parallel=parallel, max_tokens=max_tokens,
                                sampling_from_server=args.sampling_from_server, thinking=args.thinking,
-                               reasoning_effort=args.reasoning_effort, request_timeout_s=args.timeout_s)
+                               reasoning_effort=args.reasoning_effort, request_timeout_s=args.timeout_s,
+                               retries=args.retries)
         tasks = dataset.subset(args.limit, args.task)
         summary = run_codegen(tasks, config, out_dir / f"{dataset.name}.jsonl", client=client)
     print_codegen_summary(summary)
@@ -165,6 +168,8 @@ def _add_codegen_args(sub: argparse.ArgumentParser) -> None:
     thinking.add_argument("--no-thinking", dest="thinking", action="store_false",
                           help="chat_template_kwargs.enable_thinking=false")
     sub.add_argument("--reasoning-effort", help="reasoning_effort for templates that read it (low|medium|high)")
+    sub.add_argument("--retries", type=number(int, low=0, high=10), default=2,
+                     help="retries of 429 / 5xx / lost connections per request (default 2)")
     sub.add_argument("--timeout-s", "--request-timeout", dest="timeout_s", type=number(float, above=0, high=86400),
                      default=600, help="seconds one request may take in total (default 600)")
 

@@ -25,7 +25,8 @@ EXIT_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=Path("models.conf"), help="profiles file (default ./models.conf)")
+    common.add_argument("--config", type=Path, default=Path("models.conf"),
+                        help="profiles file (default ./models.conf)")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     parser = argparse.ArgumentParser(prog="python -m harness", parents=[common],
                                      description="benchwright: is this model/quant/server config good and fast?")
@@ -46,20 +47,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Imported here so that this boundary is the only part of the module that knows about step records.
+    import contextlib
+    import io
+    import os
+
+    from harness.overnight.outcome import STEP_OUTCOME_ENV, write_step_outcome
+
+    outcome_path = os.environ.get(STEP_OUTCOME_ENV)  # set by all-bench for each step it runs
+
+    def record(exit_code: int, error: str = "", error_type: str = "") -> None:
+        if not outcome_path:
+            return
+        try:
+            write_step_outcome(Path(outcome_path), exit_code, error, error_type)
+        except HarnessError as exc:  # the runner then says "no outcome record"; the step's own result stands
+            print(f"warning: {exc}", file=sys.stderr)
+
+    parser_stderr = io.StringIO()  # argparse prints its usage error there; kept to record it
     try:
-        return args.func(args)
+        with contextlib.redirect_stderr(parser_stderr):
+            args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            said = parser_stderr.getvalue().strip().splitlines()
+            record(exc.code if isinstance(exc.code, int) else EXIT_ERROR,
+                   said[-1] if said else "invalid command line", "UsageError")
+        raise
+    finally:
+        sys.stderr.write(parser_stderr.getvalue())
+    try:
+        exit_code = args.func(args)
     except HarnessError as exc:
+        record(EXIT_ERROR, str(exc), type(exc).__name__)
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
     except DockerException as exc:
+        detail = (exc.stderr or str(exc)).strip().splitlines()
+        message = (f"docker failed: {detail[-1] if detail else exc} "
+                   "(is the engine running? `make provision` sets one up)")
+        record(EXIT_ERROR, message, type(exc).__name__)
         if args.debug:
             raise
-        detail = (exc.stderr or str(exc)).strip().splitlines()
-        print(f"error: docker failed: {detail[-1] if detail else exc} "
-              "(is the engine running? `make provision` sets one up)", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
     except KeyboardInterrupt:
+        record(130, "interrupted", "KeyboardInterrupt")
         print("error: interrupted", file=sys.stderr)
         return 130
+    else:
+        record(int(exit_code or 0))
+        return exit_code
     return EXIT_ERROR

@@ -10,6 +10,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.cli import evalplus as evalplus_cli
+from harness.cli.common import number
+from harness.endpoint.verify import VerifyResult, format_checks
 from harness.errors import HarnessError
 from harness.evalplus import sandbox
 from harness.overnight import allbench
@@ -31,12 +33,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.run_id = args.run_id or f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     code = _run_bench(args, [profile.id])
     run_dir = args.results_dir / args.run_id
-    verify_log = run_dir / profile.id / "verify.log"
-    if verify_log.is_file():
+    verify_json = run_dir / profile.id / "verify.json"
+    if verify_json.is_file():
         print(f"\nVerify [{profile.id}] (server checks gate the run; capability lines say what the model lacks):")
-        print("\n".join(line for line in verify_log.read_text(encoding="utf-8").splitlines()
-                        if not line.startswith("$ ")))
-    report = reportdata.build_report(run_dir, REPO_ROOT, REFERENCE_SCORES)
+        try:
+            print(format_checks(VerifyResult.model_validate_json(verify_json.read_text(encoding="utf-8")).checks))
+        except ValueError as exc:
+            print(f"  {verify_json}: unreadable ({str(exc).splitlines()[0]})")
+    report = reportdata.build_report(run_dir, REFERENCE_SCORES)
     for entry in report.profiles:
         if entry.quality_line:
             print(f"{entry.profile}: {entry.quality_line}")
@@ -52,7 +56,7 @@ def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
 
 
 def _write_report(run_dir: Path, out_dir: Path) -> None:
-    report = reportdata.build_report(run_dir, REPO_ROOT, REFERENCE_SCORES)
+    report = reportdata.build_report(run_dir, REFERENCE_SCORES)
     markdown, html = report_render.write_reports(report, out_dir)
     print(f"Report: {markdown} and {html} (run {run_dir.name})")
 
@@ -90,7 +94,8 @@ def _run_bench(args: argparse.Namespace, profile_ids: list[str]) -> int:
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.results_dir / run_id
     try:
-        manifest = allbench.run_all(args.config.resolve(), profile_ids, run_dir, _bench_options(args), COMPOSE_DIR)
+        manifest = allbench.run_all(args.config.resolve(), profile_ids, run_dir, _bench_options(args), COMPOSE_DIR,
+                                    REPO_ROOT)
     finally:
         if (run_dir / "manifest.json").is_file():
             _write_report(run_dir, args.results_dir)  # always, even after failures or an interrupt
@@ -99,6 +104,8 @@ def _run_bench(args: argparse.Namespace, profile_ids: list[str]) -> int:
     print(f"Run {run_id}: {manifest.wall_seconds:.0f}s wall, {manifest.overlap_seconds:.0f}s of evaluation "
           f"overlapped with other profiles; manifest {run_dir / 'manifest.json'}")
     print(tabulate(rows, headers=["profile", "status", "steps done", "reason"]))
+    for warning in manifest.warnings:
+        print(f"warning: {warning}")
     return 0 if all(p.status == "completed" for p in manifest.profiles if p.profile in profile_ids) else 1
 
 
@@ -122,8 +129,9 @@ def _add_bench_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--packs", default="medium",
                      help="quick, medium (default), none, or comma-separated pack ids / PACK/SCENARIO ids")
     sub.add_argument("--datasets", default="humaneval", help="comma-separated: humaneval,mbpp ('' for none)")
-    sub.add_argument("--evalplus-limit", type=int, help="only the first N tasks of each dataset")
-    sub.add_argument("--throughput-runs", type=int, default=5, help="measured throughput runs (0 skips)")
+    sub.add_argument("--evalplus-limit", type=number(int, low=1), help="only the first N tasks of each dataset")
+    sub.add_argument("--throughput-runs", type=number(int, low=0, high=10_000), default=5,
+                     help="measured throughput runs (0 skips)")
     sub.add_argument("--no-pipeline", action="store_true", help="evaluate in the foreground (no overlap)")
 
 

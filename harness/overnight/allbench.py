@@ -2,7 +2,11 @@
 
 Each step is a ``python -m harness <verb>`` subprocess whose output goes to
 ``results/<run-id>/<profile>/<step>.log``: a step cannot take the run down with it, can be
-killed cleanly, and resumes from its own journal. The manifest records every step.
+killed cleanly, and resumes from its own journal. The manifest records every step. Steps hand
+the runner data, not log text: each leaves ``<step>.outcome.json`` (exit code, one-line error)
+and its result JSON (``verify.json``, ``throughput.json``, ...). What the run ran (resolved
+profiles, compose .env, image ids, model checksums, harness commit) is recorded in the
+manifest when the run starts.
 
 Per profile: env → up → verify (hard gate) → throughput → packs → codegen → down →
 evaluate. ``evaluate`` (sandboxed, CPU-only) runs on a background worker so that the next
@@ -13,6 +17,7 @@ such rather than as a quality failure.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -24,7 +29,9 @@ from pathlib import Path
 import httpx
 from python_on_whales import docker
 
+from harness.endpoint.verify import VerifyResult
 from harness.errors import HarnessError
+from harness.files import write_text_atomic
 from harness.overnight.manifest import (
     Manifest,
     ManifestStore,
@@ -34,11 +41,20 @@ from harness.overnight.manifest import (
     overlap_seconds,
     utc_now,
 )
+from harness.overnight.outcome import STEP_OUTCOME_ENV, StepOutcome, read_step_outcome
+from harness.overnight.provenance import (
+    ImageInspector,
+    image_identity,
+    profile_changes,
+    profile_provenance,
+    run_provenance,
+)
 from harness.packs.selection import selection_args
 from harness.serving import compose as serving
 from harness.serving.profiles import Profile, get_profile
 
 SERVER_STEPS = ("verify", "throughput", "packs", "codegen")
+MAX_DETAIL_CHARS = 300
 STEP_NAMES = ("env", "up", "verify", "throughput", "packs", "codegen", "down", "evaluate")
 _echo_lock = threading.Lock()
 
@@ -67,6 +83,7 @@ class _ProfileContext:
     options: BenchOptions
     load_time_s: float | None = None  # seconds from `up` to healthy, measured by the up step
     evaluations: list[Future] = field(default_factory=list)
+    inspect_image: ImageInspector | None = None  # None: ask the local engine
 
 
 def _echo(message: str) -> None:
@@ -81,8 +98,10 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     pid, out, opts = ctx.profile.id, ctx.out_dir, ctx.options
     if step == "env":
         return [harness + ["env", pid, *conf, "--out", str(out / "compose.env")]]
-    if step in ("up", "verify", "down"):
+    if step in ("up", "down"):
         return [harness + [step, pid, *conf]]
+    if step == "verify":
+        return [harness + ["verify", pid, *conf, "--save-json", str(out / "verify.json")]]
     if step == "throughput":
         if opts.throughput_runs <= 0:
             return None
@@ -109,14 +128,16 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     raise ValueError(f"unknown step {step}")
 
 
-def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None) -> int:
-    """Run one command, appending its output to log_path (and echoing it when in the foreground)."""
+def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None, outcome_path: Path) -> int:
+    """Run one command, appending its output to log_path (and echoing it when in the foreground);
+    the command leaves its outcome record at outcome_path."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    outcome_path.unlink(missing_ok=True)  # a record left by an earlier attempt must not speak for this one
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(argv[1:])}\n")
         log.flush()
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   text=True, bufsize=1)
+                                   text=True, bufsize=1, env={**os.environ, STEP_OUTCOME_ENV: str(outcome_path)})
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
@@ -126,14 +147,29 @@ def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None) -> 
         return process.wait()
 
 
-def _failure_line(log_path: Path) -> str:
-    """The line of a step log that best says why it failed: the CLI's `error:` line, else the last line."""
-    lines = [line.strip() for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    chosen = errors[-1] if errors else (lines[-1] if lines else "no output")
-    if chosen.endswith("log lines:") and lines and lines[-1].startswith("|"):
-        chosen = f"{chosen.split('; last ')[0]}; server said: {lines[-1].lstrip('| ')}"  # its own last words
-    return chosen[:300]
+def _verify_failures(path: Path) -> str | None:
+    """`2 of 6 server checks failed: name (detail); ...` from verify.json, or None without a readable one."""
+    try:
+        result = VerifyResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    server = [c for c in result.checks if c.kind == "server"]
+    failed = [c for c in server if not c.passed]
+    if not failed:
+        return None
+    return (f"{len(failed)} of {len(server)} server checks failed: "
+            + "; ".join(f"{c.name} ({c.detail})" for c in failed))
+
+
+def failure_detail(step: str, exit_code: int, outcome: StepOutcome | None, out_dir: Path, log_name: str) -> str:
+    """Why a step failed, from the records it left: its outcome file (and verify.json for verify)."""
+    if outcome is None:  # killed, crashed (a segfault), or not a harness process
+        return f"exit {exit_code} (no outcome record; see {log_name})"
+    if outcome.error:
+        return f"exit {exit_code}: {outcome.error[:MAX_DETAIL_CHARS]}"
+    if step == "verify" and (failures := _verify_failures(out_dir / "verify.json")):
+        return f"exit {exit_code}: {failures[:MAX_DETAIL_CHARS]}"
+    return f"exit {exit_code} (no error message; see {log_name})"
 
 
 def _server_problem(deployment: serving.Deployment) -> str | None:
@@ -157,13 +193,17 @@ def _server_problem(deployment: serving.Deployment) -> str | None:
     return None if reply.status_code == 200 else f"/health answered {reply.status_code}"
 
 
-def _save_server_log(deployment: serving.Deployment, path: Path) -> None:
+def _save_server_log(deployment: serving.Deployment, path: Path) -> str:
+    """Save the server container's log tail to path; returns its last line (`` server said: ...``) or ""."""
     try:
         container = serving.server_container(deployment)
-        if container is not None:
-            path.write_text(docker.container.logs(container.id, tail=400), encoding="utf-8")
+        if container is None:
+            return ""
+        write_text_atomic(path, str(docker.container.logs(container.id, tail=400)))
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except Exception:  # best effort: the log is evidence, not a step
-        pass
+        return ""
+    return f"; server said: {lines[-1][:200]}" if lines else ""
 
 
 def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx: _ProfileContext,
@@ -177,6 +217,7 @@ def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx
         store.save()
         return True
     log_path = ctx.out_dir / f"{step.name}.log"
+    outcome_path = ctx.out_dir / f"{step.name}.outcome.json"
     step.status, step.started_at, step.ended_at = StepStatus.running, utc_now(), None
     step.log, step.background = str(log_path.relative_to(ctx.out_dir.parent)), background
     store.save()
@@ -184,14 +225,15 @@ def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx
     started = time.monotonic()
     exit_code = 0
     for argv in commands:
-        exit_code = _run_logged(argv, log_path, echo_prefix=prefix)
+        exit_code = _run_logged(argv, log_path, echo_prefix=prefix, outcome_path=outcome_path)
         if exit_code != 0:
             break
     step.seconds = round(time.monotonic() - started, 2)
     step.ended_at, step.exit_code = utc_now(), exit_code
     step.status = StepStatus.done if exit_code == 0 else StepStatus.failed
     if exit_code != 0:
-        step.detail = f"exit {exit_code}: {_failure_line(log_path)}"
+        step.detail = failure_detail(step.name, exit_code, read_step_outcome(outcome_path), ctx.out_dir,
+                                     step.log or log_path.name)
     store.save()
     _echo(f"[{ctx.profile.id}] {step.name} {step.status.value} in {step.seconds:.1f}s"
           + (f" — {step.detail}" if step.detail else "") + (" (background)" if background else ""))
@@ -220,25 +262,28 @@ def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileConte
     if server_work_left:
         record.step("up").status = StepStatus.pending  # a resumed run must bring the server back
         if not _run_step(store, record, record.step("up"), ctx):
-            _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
-            _fail_profile(store, record, "server did not start: " + record.step("up").detail, skip_from="verify")
+            said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
+            _fail_profile(store, record, "server did not start: " + record.step("up").detail + said,
+                          skip_from="verify")
             _run_step(store, record, record.step("down"), ctx)
             return
         ctx.load_time_s = record.step("up").seconds
+        _image_after_up(store, record, ctx)
         for name in SERVER_STEPS:
             step = record.step(name)
             if step.status == StepStatus.done:
                 continue
             problem = _server_problem(ctx.deployment)
             if problem:
-                _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
-                _fail_profile(store, record, f"server died before {name}: {problem} (see server.log)", skip_from=name)
+                said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
+                _fail_profile(store, record, f"server died before {name}: {problem} (see server.log{said})",
+                              skip_from=name)
                 break
             if not _run_step(store, record, step, ctx):
                 problem = _server_problem(ctx.deployment)
                 if problem:
-                    _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
-                    reason = f"server died during {name}: {problem} (see server.log)"
+                    said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
+                    reason = f"server died during {name}: {problem} (see server.log{said})"
                 elif name == "verify":
                     reason = f"verify failed ({step.detail}); benchmark skipped"
                 else:
@@ -264,6 +309,18 @@ def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileConte
         ctx.evaluations.append(future)
 
 
+def _image_after_up(store: ManifestStore, record: ProfileRecord, ctx: _ProfileContext) -> None:
+    """An image missing at run start (compose pulls it on `up`) is identified once its server is up."""
+    provenance = record.provenance
+    if provenance is None or provenance.is_api or provenance.image_id is not None or not provenance.image:
+        return
+    image_id, digests, note = image_identity(provenance.image, ctx.inspect_image)
+    if image_id is not None:
+        provenance.image_id, provenance.image_digests = image_id, digests
+        provenance.image_note = f"inspected after up ({provenance.image_note or 'absent'} at run start)"
+        store.save()
+
+
 def _finish_profile(store: ManifestStore, record: ProfileRecord) -> None:
     if record.status != "failed":
         bad = [s for s in record.steps if s.status == StepStatus.failed]
@@ -280,19 +337,67 @@ def new_manifest(run_id: str, config_path: Path, profile_ids: list[str], options
                               for p in profile_ids])
 
 
+def _warn(manifest: Manifest, message: str) -> None:
+    if message not in manifest.warnings:
+        manifest.warnings.append(message)
+    _echo(f"[all-bench] WARNING: {message}")
+
+
+def record_provenance(manifest: Manifest, config_path: Path, profile_ids: list[str], repo_root: Path,
+                      inspect_image: ImageInspector | None = None) -> None:
+    """Record what the run runs, once: a resumed run keeps the original records and warns where the
+    checkout or a resolved profile has changed since."""
+    current = run_provenance(repo_root)
+    if manifest.provenance is None:
+        manifest.provenance = current
+        if manifest.resumed_at:
+            _warn(manifest, "this run started before provenance was recorded: the harness and profile records "
+                            f"were taken when it was resumed at {current.recorded_at:%Y-%m-%d %H:%M UTC}")
+    else:
+        before, now = manifest.provenance, current
+        old = (before.harness_version, before.git_commit, before.git_dirty)
+        new = (now.harness_version, now.git_commit, now.git_dirty)
+        if old != new:
+            _warn(manifest, "the harness changed since the run started: version/commit/dirty "
+                            f"{'/'.join(map(str, old))} at the start, {'/'.join(map(str, new))} on resume")
+    for profile_id in profile_ids:
+        record = manifest.profile(profile_id)
+        if record.status == "completed" and record.provenance is not None:
+            continue  # nothing of it runs again
+        try:
+            profile = get_profile(config_path, profile_id, require_model=False)
+        except HarnessError:
+            continue  # the run itself records why this profile cannot run
+        if record.provenance is None:
+            record.provenance = profile_provenance(profile, inspect_image)
+            if record.provenance.model_sha256_source == "computed":
+                _echo(f"[{profile_id}] model sha256 computed in {record.provenance.model_sha256_seconds:.1f}s "
+                      f"({record.provenance.model_path})")
+            continue
+        changes = profile_changes(record.provenance.resolved, profile.model_dump(mode="json", by_alias=True))
+        if changes:
+            _warn(manifest, f"[{profile_id}] profile changed since the run started ({'; '.join(changes)}); "
+                            "the manifest keeps the original, steps run after the resume use the new values")
+
+
 def run_all(config_path: Path, profile_ids: list[str], run_dir: Path, options: BenchOptions,
-            compose_dir: Path) -> Manifest:
-    """Run (or resume) every profile in order; the manifest says how each one ended."""
+            compose_dir: Path, repo_root: Path, *, inspect_image: ImageInspector | None = None) -> Manifest:
+    """Run (or resume) every profile in order; the manifest says what ran and how each profile ended.
+
+    repo_root is the harness checkout whose commit is recorded; inspect_image replaces the local
+    engine's image inspection (tests)."""
     manifest_path = run_dir / "manifest.json"
     if manifest_path.is_file():
         store = ManifestStore.load(manifest_path)
         known = {p.profile for p in store.manifest.profiles}
         store.manifest.profiles += [ProfileRecord(profile=p, steps=[StepRecord(name=n) for n in STEP_NAMES])
                                     for p in profile_ids if p not in known]
+        store.manifest.resumed_at.append(utc_now())
         _echo(f"[all-bench] resuming run {run_dir.name}: completed steps are skipped")
     else:
         store = ManifestStore(manifest_path, new_manifest(run_dir.name, config_path, profile_ids, options))
     store.manifest.finished_at = None
+    record_provenance(store.manifest, config_path, profile_ids, repo_root, inspect_image)
     store.save()
     started = time.monotonic()
     evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate") if options.pipeline else None
@@ -310,7 +415,8 @@ def run_all(config_path: Path, profile_ids: list[str], run_dir: Path, options: B
             except HarnessError as exc:
                 _fail_profile(store, record, str(exc), skip_from="env")
                 continue
-            ctx = _ProfileContext(profile, config_path, out_dir, serving.deployment_for(profile, compose_dir), options)
+            ctx = _ProfileContext(profile, config_path, out_dir, serving.deployment_for(profile, compose_dir), options,
+                                  inspect_image=inspect_image)
             contexts.append(ctx)
             _echo(f"[all-bench] === {profile_id} ===")
             _run_profile(store, record, ctx, evaluator)

@@ -1,25 +1,30 @@
-"""The run manifest: which profiles and steps ran, when, and how they ended.
+"""The run manifest: what a run ran (provenance), which profiles and steps ran, when, and how they ended.
 
 One JSON file per run (``results/<run-id>/manifest.json``), rewritten atomically after every
 change so a killed run leaves a readable manifest that `all-bench --run-id` resumes from.
+``RunProvenance`` and one ``ProfileProvenance`` per profile are recorded once, when the run
+starts; the report reads them instead of today's models.conf or checkout. Every field added
+since schema 1 is optional, so manifests from older runs still load.
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from harness.errors import HarnessError
 from harness.files import write_text_atomic
 
 MANIFEST_SCHEMA_VERSION = 1
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class StepStatus(str, Enum):
@@ -44,12 +49,44 @@ class StepRecord(BaseModel):
     detail: str = ""
 
 
+class RunProvenance(BaseModel):
+    """The harness that ran: recorded once, when the run starts."""
+
+    recorded_at: datetime = Field(default_factory=utc_now)
+    harness_version: str
+    git_commit: str | None = None  # None: not a git checkout, or git failed (see git_note)
+    git_dirty: bool | None = None  # tracked files differed from the commit
+    git_note: str = ""
+    python_version: str
+    hostname: str
+
+
+class ProfileProvenance(BaseModel):
+    """One profile as the run used it: recorded once, when the run starts."""
+
+    recorded_at: datetime = Field(default_factory=utc_now)
+    resolved: dict[str, Any]  # the profile as resolved, by models.conf key (all keys, whatever they are)
+    is_api: bool = False  # a hosted API: no compose .env, image or model file
+    compose_env: str | None = None  # the effective compose .env text
+    image: str | None = None
+    image_id: str | None = None
+    image_digests: list[str] = Field(default_factory=list)
+    image_note: str = ""  # why image_id is missing ("not built yet", the engine's error), or when it was taken
+    model_path: str | None = None
+    model_bytes: int | None = None
+    model_sha256: str | None = None
+    model_sha256_source: str = ""  # "<model>.sha256 file" | "computed" | "" (not recorded)
+    model_sha256_seconds: float | None = None  # time spent hashing when computed
+    model_note: str = ""  # why model_sha256 is missing
+
+
 class ProfileRecord(BaseModel):
-    """Every step of one profile, and how the profile as a whole ended."""
+    """Every step of one profile, how the profile as a whole ended, and what it ran."""
 
     profile: str
     status: str = "pending"  # pending | running | completed | failed
     reason: str = ""
+    provenance: ProfileProvenance | None = None  # None: a run from before provenance was recorded
     steps: list[StepRecord] = Field(default_factory=list)
 
     def step(self, name: str) -> StepRecord:
@@ -69,10 +106,29 @@ class Manifest(BaseModel):
     finished_at: datetime | None = None
     wall_seconds: float | None = None
     overlap_seconds: float | None = None
+    provenance: RunProvenance | None = None  # None: a run from before provenance was recorded
+    resumed_at: list[datetime] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # e.g. a profile that changed between start and resume
     profiles: list[ProfileRecord] = Field(default_factory=list)
 
     def profile(self, profile_id: str) -> ProfileRecord:
         return next(p for p in self.profiles if p.profile == profile_id)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Load a manifest; an unreadable or malformed one is a one-line HarnessError naming the file."""
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: no manifest (is {path.parent} a run directory from all-bench?)") from None
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise HarnessError(f"{path}: not a run manifest ({where + ': ' if where else ''}{error['msg']})") from None
+    except ValueError as exc:  # bad UTF-8
+        raise HarnessError(f"{path}: not a run manifest ({exc})") from None
 
 
 class ManifestStore:
@@ -84,8 +140,8 @@ class ManifestStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path) -> "ManifestStore":
-        return cls(path, Manifest.model_validate_json(path.read_text(encoding="utf-8")))
+    def load(cls, path: Path) -> ManifestStore:
+        return cls(path, read_manifest(path))
 
     def save(self) -> None:
         with self._lock:

@@ -1,31 +1,46 @@
-"""Filling the report view-model from a run's result files — never from logs.
+"""Filling the report view-model from a run directory — never from logs, today's models.conf or checkout.
 
-A run directory holds ``manifest.json`` and, per profile, ``throughput.json`` (throughput
-bench), ``packs.json`` (quality packs) and ``evalplus/<dataset>/`` (EvalPlus results). Each
-adapter reads one typed result file; a missing file simply leaves its section out, and an
-unreadable one is reported in the profile's reason instead of breaking the whole report.
+A run directory holds ``manifest.json`` (steps, and what the run ran: harness commit, resolved
+profiles, image ids, model checksums, recorded when the run started) and, per profile,
+``verify.json`` (verify checks), ``throughput.json`` (throughput bench), ``packs.json``
+(quality packs) and ``evalplus/<dataset>/`` (EvalPlus results). Each adapter reads one typed
+result file; a missing file simply leaves its section out, and an unreadable one is reported
+in the profile's status and reason instead of breaking the whole report.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness import __version__
+from harness.endpoint.throughput import ThroughputResult
+from harness.endpoint.verify import VerifyResult
 from harness.errors import HarnessError
 from harness.evalplus.results import EvalRunResult
-from harness.overnight.manifest import Manifest
-from harness.packs.summary import quality_line
+from harness.overnight.manifest import Manifest, ProfileProvenance, ProfileRecord, RunProvenance, read_manifest
 from harness.packs.runner import read_result as read_packs_result
 from harness.packs.schema import RunResult
-from harness.serving.profiles import load_profiles
-from harness.report.model import (EvalRow, Interval, PackRow, ProfileReport, ReferenceRow, Report, ThroughputView)
+from harness.packs.summary import quality_line
+from harness.report.model import (
+    NOT_RECORDED,
+    EvalRow,
+    Interval,
+    PackRow,
+    ProfileReport,
+    ReferenceRow,
+    Report,
+    ThroughputView,
+    VerifyRow,
+)
 from harness.stats import wilson_interval
-from harness.endpoint.throughput import ThroughputResult
+
+RESULTS_UNREADABLE = "results unreadable"  # the status of a profile that ended well but whose results do not read
+# Resolved-profile keys the provenance table shows in its own rows; every other key goes in "other profile keys".
+_SHOWN_KEYS = {"id", "source", "NAME", "IMAGE", "MODEL", "MODELS_DIR", "CTX_SIZE", "N_GPU_LAYERS", "PARALLEL",
+               "EXTRA_ARGS", "GPUS"}
 
 
 def interval(k: int, n: int) -> Interval:
@@ -38,7 +53,8 @@ def throughput_view(path: Path) -> ThroughputView:
     result = ThroughputResult.model_validate_json(path.read_text(encoding="utf-8"))
     pp = {}
     for length in result.prompt_processing:
-        pp[f"~{length.target_tokens} prompt tokens ({length.pp_source})"] = length.pp_tps.median if length.pp_tps else None
+        label = f"~{length.target_tokens} prompt tokens ({length.pp_source})"
+        pp[label] = length.pp_tps.median if length.pp_tps else None
     return ThroughputView(
         ttft_ms=result.ttft_s.median * 1000 if result.ttft_s else None,
         decode_tps=result.decode_tps.median if result.decode_tps else None,
@@ -70,9 +86,9 @@ def eval_row(result: EvalRunResult) -> EvalRow:
     """One dataset's pass@1 (base and plus tests) with intervals and the answer counts."""
     base = sum(t.base_pass for t in result.tasks)
     plus = sum(t.plus_pass for t in result.tasks)
-    return EvalRow(dataset=result.dataset, label=DATASET_LABELS.get(result.dataset, result.dataset), tasks=result.n_tasks, base=interval(base, result.n_tasks),
-                   plus=interval(plus, result.n_tasks), empty=result.counts.get("empty", 0),
-                   truncated=result.counts.get("truncated", 0),
+    return EvalRow(dataset=result.dataset, label=DATASET_LABELS.get(result.dataset, result.dataset),
+                   tasks=result.n_tasks, base=interval(base, result.n_tasks), plus=interval(plus, result.n_tasks),
+                   empty=result.counts.get("empty", 0), truncated=result.counts.get("truncated", 0),
                    recovered=result.counts.get("recovered_from_reasoning", 0),
                    min_time_limit_s=result.min_time_limit_s)
 
@@ -97,29 +113,50 @@ def _failure_breakdown(result: RunResult) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def _model_checksum(model_path: Path) -> str:
-    recorded = model_path.with_name(model_path.name + ".sha256")
-    if recorded.is_file():
-        return recorded.read_text(encoding="utf-8").split()[0]
-    return "not recorded (no <model>.sha256 beside the file)"
+def _recorded(value: object, note: str = "") -> str:
+    if value not in (None, ""):
+        return str(value)
+    return f"{NOT_RECORDED} ({note})" if note else NOT_RECORDED
 
 
-def _provenance(profile_id: str, config: Path, run_dir: Path, packs: RunResult | None) -> dict[str, str]:
+def _profile_facts(record: ProfileProvenance) -> dict[str, str]:
+    """The provenance rows of one profile, from what the manifest recorded when the run started."""
+    resolved = record.resolved
     facts: dict[str, str] = {}
-    try:
-        profile = load_profiles(config).get(profile_id)
-    except HarnessError:
-        profile = None
-    if profile is not None:
-        facts["image"] = profile.image
-        facts["model file"] = str(profile.model_path)
-        facts["model sha256"] = _model_checksum(profile.model_path)
-        facts["server flags"] = (f"--ctx-size {profile.ctx_size} --n-gpu-layers {profile.n_gpu_layers} "
-                                 f"--parallel {profile.parallel} {profile.extra_args}").strip()
-        facts["gpus"] = profile.gpus
-    env_file = run_dir / profile_id / "compose.env"
-    if env_file.is_file():
-        facts["compose .env"] = str(env_file)
+    if record.is_api:
+        facts["served by"] = "a hosted API (no image or model file of ours)"
+    else:
+        facts["image"] = _recorded(record.image)
+        digests = f" ({', '.join(record.image_digests)})" if record.image_digests else ""
+        facts["image id"] = _recorded(record.image_id, record.image_note) + digests
+        if record.image_id and record.image_note:
+            facts["image id"] += f"; {record.image_note}"
+        size = f" ({record.model_bytes / 2**20:,.1f} MiB)" if record.model_bytes is not None else ""
+        facts["model file"] = _recorded(record.model_path) + size
+        how = record.model_sha256_source + (f" in {record.model_sha256_seconds:.1f} s"
+                                            if record.model_sha256_seconds is not None else "")
+        facts["model sha256"] = (f"{record.model_sha256} ({how})" if record.model_sha256
+                                 else _recorded(None, record.model_note))
+        if "CTX_SIZE" in resolved:
+            flags = (f"--ctx-size {resolved['CTX_SIZE']} --n-gpu-layers {resolved.get('N_GPU_LAYERS', 0)} "
+                     f"--parallel {resolved.get('PARALLEL', 1)} {resolved.get('EXTRA_ARGS') or ''}")
+            facts["server flags"] = flags.strip()
+        facts["gpus"] = str(resolved.get("GPUS", NOT_RECORDED))
+        if record.compose_env is not None:
+            facts["compose .env"] = f"recorded in manifest.json ({len(record.compose_env.splitlines())} lines)"
+    others = [f"{key}={value}" for key, value in resolved.items() if key not in _SHOWN_KEYS and value not in (None, "")]
+    if others:
+        facts["other profile keys"] = ", ".join(others)
+    facts["models.conf"] = str(resolved.get("source", NOT_RECORDED))
+    facts["recorded at"] = f"{record.recorded_at:%Y-%m-%d %H:%M:%S UTC}"
+    return facts
+
+
+def _provenance(record: ProfileRecord, packs: RunResult | None) -> dict[str, str]:
+    if record.provenance is None:
+        facts = {"profile as run": f"{NOT_RECORDED} (this run predates provenance records)"}
+    else:
+        facts = _profile_facts(record.provenance)
     if packs is not None:
         sampling = packs.sampling
         facts["sampling"] = ("canonical (temperature 0)" if sampling.canonical
@@ -129,24 +166,26 @@ def _provenance(profile_id: str, config: Path, run_dir: Path, packs: RunResult |
     return facts
 
 
-def _git_commit(repo_root: Path) -> str:
-    try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root, capture_output=True,
-                              text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    if done.returncode != 0:
-        return "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root,
-                           capture_output=True, text=True, timeout=10).stdout.strip()
-    return done.stdout.strip() + ("-dirty" if dirty else "")
+def _commit(run: RunProvenance) -> str:
+    if run.git_commit is None:
+        return _recorded(None, run.git_note)
+    return run.git_commit + (" (dirty tree)" if run.git_dirty else "")
+
+
+def verify_rows(path: Path) -> list[VerifyRow]:
+    """The verify check list of a profile, from its verify.json."""
+    result = VerifyResult.model_validate_json(path.read_text(encoding="utf-8"))
+    return [VerifyRow(kind=c.kind, check=c.name, passed=c.passed, detail=c.detail) for c in result.checks]
 
 
 def load_references(path: Path) -> tuple[list[ReferenceRow], str]:
     """Published reference scores with their source and date, as committed in reference-scores.json."""
     if not path.is_file():
         return [], f"{path.name} not found: no published reference scores shown"
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{path}: unreadable reference scores ({_first_line(exc)})") from None
     sources = data.get("metadata", {}).get("sources", {})
     rows = [ReferenceRow(model=name, humaneval_plus=entry.get("humaneval_plus"), mbpp_plus=entry.get("mbpp_plus"),
                          source=sources.get(entry.get("source", ""), entry.get("source", "")))
@@ -156,12 +195,34 @@ def load_references(path: Path) -> tuple[list[ReferenceRow], str]:
     return rows, f"Published pass@1 (greedy) figures, for comparison only. {note}".strip()
 
 
-def profile_report(record, run_dir: Path, config: Path) -> ProfileReport:
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _missing_results(record: ProfileRecord, out: Path) -> list[str]:
+    """Result files a finished step should have left and did not."""
+    done = {s.name for s in record.steps if s.status.value == "done"}
+    expected = {"throughput": out / "throughput.json", "packs": out / "packs.json"}
+    missing = [f"{step} step done but {path.name} is missing" for step, path in expected.items()
+               if step in done and not path.is_file()]
+    if "evaluate" in done and not any(out.glob("evalplus/*/*.result.json")):
+        missing.append("evaluate step done but no evalplus/<dataset>/<dataset>.result.json")
+    return missing
+
+
+def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
     """Everything the report says about one profile of a run."""
     out = run_dir / record.profile
     report = ProfileReport(profile=record.profile, status=record.status, reason=record.reason,
-                           steps=[(s.name, s.status.value, s.seconds) for s in record.steps])
-    problems = []
+                           steps=[(s.name, s.status.value, s.seconds, s.detail) for s in record.steps])
+    if record.provenance is not None:
+        report.name = str(record.provenance.resolved.get("NAME", ""))
+    problems = _missing_results(record, out)
+    if (out / "verify.json").is_file():
+        try:
+            report.verify = verify_rows(out / "verify.json")
+        except (OSError, ValueError) as exc:
+            problems.append(f"verify.json unreadable: {_first_line(exc)}")
     packs: RunResult | None = None
     if (out / "packs.json").is_file():
         try:
@@ -170,44 +231,50 @@ def profile_report(record, run_dir: Path, config: Path) -> ProfileReport:
             report.failure_breakdown = _failure_breakdown(packs)
             report.quality_line = quality_line(packs)
         except (HarnessError, ValidationError, ValueError) as exc:
-            problems.append(f"packs.json unreadable: {str(exc).splitlines()[0]}")
+            problems.append(f"packs.json unreadable: {_first_line(exc)}")
+        else:
+            if not packs.complete:
+                problems.append("packs.json: not every selected scenario has a result")
     try:
         report.evalplus = [eval_row(result) for result in eval_results(out)]
-    except (ValidationError, ValueError) as exc:
-        problems.append(f"EvalPlus result unreadable: {str(exc).splitlines()[0]}")
+    except (OSError, ValueError) as exc:
+        problems.append(f"EvalPlus result unreadable: {_first_line(exc)}")
     if report.evalplus:
         coding = evalplus_quality(report.evalplus)
         report.quality_line = f"{report.quality_line} · {coding}" if report.quality_line else f"Quality: {coding}"
     if (out / "throughput.json").is_file():
         try:
             report.throughput = throughput_view(out / "throughput.json")
-        except (ValidationError, ValueError) as exc:
-            problems.append(f"throughput.json unreadable: {str(exc).splitlines()[0]}")
+        except (OSError, ValueError) as exc:
+            problems.append(f"throughput.json unreadable: {_first_line(exc)}")
     up = next((s for s in record.steps if s.name == "up" and s.seconds is not None), None)
     if report.throughput is not None and report.throughput.load_s is None and up is not None:
         report.throughput.load_s = up.seconds  # the up step is exactly "from up to healthy"
-    try:
-        profile = load_profiles(config).get(record.profile)
-        report.name = profile.name if profile else ""
-    except HarnessError:
-        pass
-    report.provenance = _provenance(record.profile, config, run_dir, packs)
+    report.provenance = _provenance(record, packs)
     if problems:
         report.reason = "; ".join(filter(None, [report.reason, *problems]))
+        if report.status == "completed":  # never shown as completed without saying its results do not read
+            report.status = RESULTS_UNREADABLE
     return report
 
 
-def build_report(run_dir: Path, repo_root: Path, references_path: Path) -> Report:
-    """The whole report of one run directory."""
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise HarnessError(f"{manifest_path}: no manifest (is {run_dir} a run directory from all-bench?)")
-    manifest = Manifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
-    config = Path(manifest.config)
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M UTC}"
+
+
+def build_report(run_dir: Path, references_path: Path) -> Report:
+    """The whole report of one run directory; reads nothing outside it but the published reference scores."""
+    manifest: Manifest = read_manifest(run_dir / "manifest.json")
     references, note = load_references(references_path)
-    return Report(
-        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), run_id=manifest.run_id,
-        harness_version=__version__, git_commit=_git_commit(repo_root), wall_seconds=manifest.wall_seconds,
+    report = Report(
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), run_id=manifest.run_id,
+        started_at=_utc(manifest.created_at), resumed_at=[_utc(moment) for moment in manifest.resumed_at],
+        warnings=list(manifest.warnings), wall_seconds=manifest.wall_seconds,
         overlap_seconds=manifest.overlap_seconds, pipelined=manifest.pipelined,
-        profiles=[profile_report(record, run_dir, config) for record in manifest.profiles],
+        profiles=[profile_report(record, run_dir) for record in manifest.profiles],
         references=references, reference_note=note)
+    if manifest.provenance is not None:
+        run = manifest.provenance
+        report.harness_version, report.git_commit = run.harness_version, _commit(run)
+        report.python_version, report.hostname = run.python_version, run.hostname
+    return report

@@ -1,7 +1,7 @@
 """What a report shows, as typed data: filled from result files, rendered by templates.
 
 Keeping this view-model apart from the result formats means templates never dig through
-raw JSON, and a result format change touches one adapter (``reportdata.py``) only.
+raw JSON, and a result format change touches one adapter (``build.py``) only.
 """
 
 from __future__ import annotations
@@ -57,13 +57,26 @@ class ThroughputView(BaseModel):
     vram_note: str = ""
 
 
+class VerifyRow(BaseModel):
+    """One verify check as the report lists it."""
+
+    kind: str  # server | capability
+    check: str
+    passed: bool
+    detail: str = ""
+
+
+NOT_RECORDED = "not recorded"
+
+
 class ProfileReport(BaseModel):
     profile: str
     name: str = ""
     status: str
     reason: str = ""
-    steps: list[tuple[str, str, float | None]] = Field(default_factory=list)  # name, status, seconds
-    provenance: dict[str, str] = Field(default_factory=dict)
+    steps: list[tuple[str, str, float | None, str]] = Field(default_factory=list)  # name, status, seconds, detail
+    provenance: dict[str, str] = Field(default_factory=dict)  # from the manifest's record, never today's config
+    verify: list[VerifyRow] = Field(default_factory=list)
     throughput: ThroughputView | None = None
     packs: list[PackRow] = Field(default_factory=list)
     failure_breakdown: dict[str, int] = Field(default_factory=dict)
@@ -82,8 +95,14 @@ class Report(BaseModel):
     title: str = "benchwright report"
     generated_at: str
     run_id: str
-    harness_version: str
-    git_commit: str
+    # What ran, from the manifest's run record ("not recorded" for runs from before such records)
+    harness_version: str = NOT_RECORDED
+    git_commit: str = NOT_RECORDED
+    python_version: str = NOT_RECORDED
+    hostname: str = NOT_RECORDED
+    started_at: str = ""
+    resumed_at: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
     wall_seconds: float | None = None
     overlap_seconds: float | None = None
     pipelined: bool = True

@@ -30,7 +30,8 @@ def _interval(value: Interval | None) -> str:
 def _markdown_table(rows: list, headers: list[str]) -> str:
     if not rows:
         return "_(none)_"
-    return tabulate([[str(cell) for cell in row] for row in rows], headers=headers, tablefmt="github")
+    cells = [[str(cell).replace("|", "\\|").replace("\n", " ") for cell in row] for row in rows]  # one line per row
+    return tabulate(cells, headers=headers, tablefmt="github")
 
 
 def _summary_row(p: ProfileReport) -> list[str]:
@@ -52,7 +53,8 @@ def _throughput_rows(p: ProfileReport) -> list[tuple[str, str]]:
             ("Decode tokens/s (median)", _fmt(tp.decode_tps)),
             ("Wall tokens/s (median)", _fmt(tp.wall_tps))]
     rows += [(f"Prompt processing tokens/s, {label}", _fmt(value)) for label, value in tp.pp_tps.items()]
-    rows += [(f"Aggregate tokens/s at {streams} stream(s)", _fmt(value)) for streams, value in tp.concurrency_tps.items()]
+    rows += [(f"Aggregate tokens/s at {streams} stream(s)", _fmt(value))
+             for streams, value in tp.concurrency_tps.items()]
     rows += [("Measured runs / stopped early", f"{tp.runs} / {tp.early_stops}"),
              ("Model load time (up → healthy)", _fmt(tp.load_s, "{:.1f} s")),
              ("Peak VRAM", _fmt(tp.vram_peak_mib, "{:.0f} MiB") + (f" ({tp.vram_note})" if tp.vram_note else ""))]
@@ -79,10 +81,14 @@ def _context(report: Report) -> dict:
                                    f"{row.mean_score:.1f}", _fmt(row.p50_s), _fmt(row.p95_s), row.status]
                                   for row in p.packs] for p in report.profiles},
         "pack_charts": {p.profile: [(row.pack, row.mean_score) for row in p.packs] for p in report.profiles},
-        "eval_rows": {p.profile: [[e.label or e.dataset, e.tasks, _interval(e.base), _interval(e.plus), e.empty, e.truncated,
-                                   e.recovered, _fmt(e.min_time_limit_s, "{:g}")] for e in p.evalplus]
+        "eval_rows": {p.profile: [[e.label or e.dataset, e.tasks, _interval(e.base), _interval(e.plus), e.empty,
+                                   e.truncated, e.recovered, _fmt(e.min_time_limit_s, "{:g}")] for e in p.evalplus]
                       for p in report.profiles},
         "throughput_rows": {p.profile: _throughput_rows(p) for p in report.profiles},
+        "verify_rows": {p.profile: [[v.kind, v.check, "PASS" if v.passed else "FAIL", v.detail] for v in p.verify]
+                        for p in report.profiles},
+        "step_rows": {p.profile: [[name, status, _fmt(seconds) if seconds is not None else "", detail]
+                                  for name, status, seconds, detail in p.steps] for p in report.profiles},
         "reference_rows": references,
         "humaneval_chart": humaneval_chart,
         "tps_chart": tps_chart,

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from harness.serving.images import SMOLLM2_MODEL_FILE
-
 from tests.conftest import REPO_ROOT, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.server]
@@ -95,6 +94,26 @@ def test_broken_profile_is_recorded_and_the_others_complete(finished_run):
     assert done.returncode == 1, done.stderr[-2000:]  # not every profile completed
 
 
+def test_the_run_recorded_what_it_ran_and_each_step_left_its_outcome(finished_run):
+    _, manifest, results, _ = finished_run
+    run = manifest["provenance"]
+    assert run["harness_version"] and run["hostname"] and run["python_version"]
+    status = {p["profile"]: p for p in manifest["profiles"]}
+    for profile_id, record in status.items():
+        recorded = record["provenance"]
+        assert recorded["image_id"].startswith("sha256:") and recorded["resolved"]["NAME"], profile_id
+        assert recorded["compose_env"].count(f"PROFILE='{profile_id}'") == 1
+        assert len(recorded["model_sha256"]) == 64
+    assert status["bench-broken"]["provenance"]["model_sha256_source"] == "computed"  # no .sha256 beside it
+    up = next(s for s in status["bench-broken"]["steps"] if s["name"] == "up")
+    outcome = json.loads((results / "e2e" / "bench-broken" / "up.outcome.json").read_text())
+    assert outcome["error_type"] == "ServerDied" and up["detail"] == f"exit 2: {outcome['error']}"
+    verify = json.loads((results / "e2e" / "bench-two-slots" / "verify.json").read_text())
+    assert verify["kind"] == "verify" and all(c["passed"] for c in verify["checks"] if c["kind"] == "server")
+    section = (results / "REPORT.md").read_text().split("## bench-two-slots")[1].split("\n## ")[0]
+    assert "### Verify" in section and all(c["name"] in section for c in verify["checks"])
+
+
 def test_every_step_has_a_log_and_the_manifest_has_timings(finished_run):
     _, manifest, results, _ = finished_run
     for record in manifest["profiles"]:
@@ -145,7 +164,8 @@ def test_markdown_report_carries_the_numbers_of_the_result_files(finished_run):
 def test_html_report_renders_in_headless_chromium(finished_run):
     _, _, results, tmp = finished_run
     html = results / "report.html"
-    assert "http://" not in html.read_text().replace("http://www.w3.org/2000/svg", "")  # no external assets
+    # no external assets (URLs in text, e.g. a verify check's detail, are fine)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html.read_text())
     screenshot = tmp / "report.png"
     chrome = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,1600"]
     subprocess.run([*chrome, f"--screenshot={screenshot}", html.as_uri()], capture_output=True, timeout=120)

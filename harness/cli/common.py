@@ -8,10 +8,9 @@ import os
 from pathlib import Path
 
 from harness.endpoint.client import EndpointClient, RetryPolicy
+from harness.endpoint.spend import SPEND_LEDGER_ENV
 from harness.endpoint.target import Target, looks_like_url, open_client, target_from_profile, target_from_url
 from harness.serving.profiles import Profile, get_profile
-
-SPEND_LEDGER_ENV = "BENCHWRIGHT_SPEND_LEDGER"
 
 
 def add_endpoint_args(sub: argparse.ArgumentParser, *, model_flag: bool = True) -> None:

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from harness.errors import EndpointError
 from harness.files import append_json_line, complete_lines
 
+# The variable through which an overnight run names each profile's ledger to its step processes.
+SPEND_LEDGER_ENV = "BENCHWRIGHT_SPEND_LEDGER"
+
 
 class SpendLimitReached(EndpointError):
     """The run reached MAX_TOTAL_TOKENS or MAX_COST_USD; finished work is kept."""

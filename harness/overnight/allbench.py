@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 from python_on_whales import docker
 
+from harness.endpoint.spend import SPEND_LEDGER_ENV
 from harness.endpoint.verify import VerifyResult
 from harness.errors import HarnessError
 from harness.files import write_text_atomic
@@ -79,7 +80,7 @@ class _ProfileContext:
     profile: Profile
     config_path: Path
     out_dir: Path
-    deployment: serving.Deployment
+    deployment: serving.Deployment | None  # None for an API profile: nothing to bring up
     options: BenchOptions
     load_time_s: float | None = None  # seconds from `up` to healthy, measured by the up step
     evaluations: list[Future] = field(default_factory=list)
@@ -96,6 +97,8 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     harness = [sys.executable, "-m", "harness"]
     conf = ["--config", str(ctx.config_path)]
     pid, out, opts = ctx.profile.id, ctx.out_dir, ctx.options
+    if step in ("env", "up", "down") and ctx.profile.is_api:
+        return None  # an API endpoint is already up; nothing of ours to start or stop
     if step == "env":
         return [harness + ["env", pid, *conf, "--out", str(out / "compose.env")]]
     if step in ("up", "down"):
@@ -136,8 +139,11 @@ def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None, out
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(argv[1:])}\n")
         log.flush()
+        # One spend ledger per profile: its steps (separate processes) share one MAX_TOTAL_TOKENS / MAX_COST_USD.
+        env = {**os.environ, STEP_OUTCOME_ENV: str(outcome_path),
+               SPEND_LEDGER_ENV: str(outcome_path.parent / "spend.jsonl")}
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   text=True, bufsize=1, env={**os.environ, STEP_OUTCOME_ENV: str(outcome_path)})
+                                   text=True, bufsize=1, env=env)
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
@@ -213,7 +219,10 @@ def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx
         return True
     commands = step_argv(step.name, ctx)
     if commands is None:
-        step.status, step.detail = StepStatus.skipped, "not in this run's options"
+        api = ctx.profile.is_api and step.name in ("env", "up", "down")
+        step.status = StepStatus.skipped
+        step.detail = f"API profile ({ctx.profile.provider}): no server to bring up" if api else \
+            "not in this run's options"
         store.save()
         return True
     log_path = ctx.out_dir / f"{step.name}.log"
@@ -262,26 +271,27 @@ def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileConte
     if server_work_left:
         record.step("up").status = StepStatus.pending  # a resumed run must bring the server back
         if not _run_step(store, record, record.step("up"), ctx):
-            said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
+            said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log") if ctx.deployment else ""
             _fail_profile(store, record, "server did not start: " + record.step("up").detail + said,
                           skip_from="verify")
             _run_step(store, record, record.step("down"), ctx)
             return
-        ctx.load_time_s = record.step("up").seconds
-        _image_after_up(store, record, ctx)
+        ctx.load_time_s = record.step("up").seconds if not ctx.profile.is_api else None
+        if ctx.deployment is not None:
+            _image_after_up(store, record, ctx)
         for name in SERVER_STEPS:
             step = record.step(name)
             if step.status == StepStatus.done:
                 continue
-            problem = _server_problem(ctx.deployment)
-            if problem:
+            problem = _server_problem(ctx.deployment) if ctx.deployment else None
+            if problem and ctx.deployment:
                 said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
                 _fail_profile(store, record, f"server died before {name}: {problem} (see server.log{said})",
                               skip_from=name)
                 break
             if not _run_step(store, record, step, ctx):
-                problem = _server_problem(ctx.deployment)
-                if problem:
+                problem = _server_problem(ctx.deployment) if ctx.deployment else None
+                if problem and ctx.deployment:
                     said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
                     reason = f"server died during {name}: {problem} (see server.log{said})"
                 elif name == "verify":
@@ -415,7 +425,8 @@ def run_all(config_path: Path, profile_ids: list[str], run_dir: Path, options: B
             except HarnessError as exc:
                 _fail_profile(store, record, str(exc), skip_from="env")
                 continue
-            ctx = _ProfileContext(profile, config_path, out_dir, serving.deployment_for(profile, compose_dir), options,
+            deployment = None if profile.is_api else serving.deployment_for(profile, compose_dir)
+            ctx = _ProfileContext(profile, config_path, out_dir, deployment, options,
                                   inspect_image=inspect_image)
             contexts.append(ctx)
             _echo(f"[all-bench] === {profile_id} ===")

@@ -63,7 +63,7 @@ def throughput_view(path: Path) -> ThroughputView:
         concurrency_tps={str(level.streams): level.aggregate_tps for level in result.concurrency},
         early_stops=result.stopped_early_runs, runs=len(result.runs),
         load_s=result.load_time_s, vram_peak_mib=result.vram_peak_mib,
-        vram_note=result.vram_note or "")
+        vram_note=result.vram_note or "", notes=result.notes)
 
 
 def pack_rows(result: RunResult) -> list[PackRow]:

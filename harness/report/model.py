@@ -55,6 +55,7 @@ class ThroughputView(BaseModel):
     load_s: float | None = None
     vram_peak_mib: float | None = None
     vram_note: str = ""
+    notes: list[str] = Field(default_factory=list)  # e.g. measured over the network, clamped lengths
 
 
 class VerifyRow(BaseModel):

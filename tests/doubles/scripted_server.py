@@ -22,7 +22,8 @@ from typing import Any
 from harness.packs.schema import Scenario
 from tests.doubles.model_server import Reply, Request, ScriptedModelServer, json_raw
 
-TPS_PROBE_ANSWER = "one two three four five"
+# Unknown prompts (the speed probe, verify's smoke checks) get a short answer that verify accepts.
+TPS_PROBE_ANSWER = "Paris. one two three four five"
 
 
 def _text(content: Any) -> Any:
@@ -47,13 +48,14 @@ class ScriptedModel:
 
     def __init__(self, scenarios: list[Scenario], mode: str = "perfect", modes: dict[str, str] | None = None,
                  delay_s: float = 2.0, fail_first: int = 1, slots: int = 2, chat_template: str = "",
-                 api_key: str | None = None):
+                 api_key: str | None = None, model_ids: tuple[str, ...] = ("scripted-model",)):
         self.scenarios = scenarios
         self.mode, self.modes = mode, modes or {}
         self.delay_s, self.fail_first = delay_s, fail_first
         self.failures: dict[str, int] = {}
         self._lock = threading.Lock()
-        self.server = ScriptedModelServer(self._respond, slots=slots, chat_template=chat_template, api_key=api_key)
+        self.server = ScriptedModelServer(self._respond, slots=slots, chat_template=chat_template, api_key=api_key,
+                                          model_ids=model_ids)
 
     @property
     def base_url(self) -> str:

@@ -8,7 +8,8 @@
     ├── ImageError          building or finding images and their inputs
     ├── SandboxError        running untrusted code in a container
     ├── ComparisonError     unusable outcome/baseline files, or a regression gate refused
-    └── PackError           quality packs and result files: file, line and field named
+    ├── PackError           quality packs and result files: file, line and field named
+    └── Interrupted         Ctrl-C: says what finished work is kept and how to resume
 
 Lower-level errors are mapped into this tree with ``raise ... from``.
 """
@@ -50,6 +51,10 @@ class ComparisonError(HarnessError):
 
 class PackError(HarnessError):
     """A pack or result file is malformed; the message names file, line and field."""
+
+
+class Interrupted(HarnessError):
+    """The user pressed Ctrl-C; the message says what is kept and how to resume."""
 
 
 def describe_validation_error(exc: ValidationError, top: str = "(top level)") -> str:

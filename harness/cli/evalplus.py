@@ -16,6 +16,7 @@ from tabulate import tabulate
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint.client import RetryPolicy
 from harness.endpoint.target import Target, target_from_profile
+from harness.errors import Interrupted
 from harness.evalplus import datasets, sandbox
 from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, raw_path_for, run_codegen
 from harness.evalplus.evaluation import evaluate_file, result_paths
@@ -97,7 +98,12 @@ def _codegen(args: argparse.Namespace, dataset: datasets.Dataset, target: Target
                                reasoning_effort=args.reasoning_effort, request_timeout_s=args.timeout_s,
                                retries=args.retries)
         tasks = dataset.subset(args.limit, args.task)
-        summary = run_codegen(tasks, config, out_dir / f"{dataset.name}.jsonl", client=client)
+        samples = out_dir / f"{dataset.name}.jsonl"
+        try:
+            summary = run_codegen(tasks, config, samples, client=client)
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted: finished tasks are kept in {samples}; run the same command to generate "
+                              "the rest") from None
     print_codegen_summary(summary)
     return summary
 

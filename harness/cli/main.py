@@ -18,9 +18,10 @@ from harness.cli import evalplus as evalplus_cli
 from harness.cli import packs as packs_cli
 from harness.cli import run, serve
 from harness.cli import throughput as throughput_cli
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted
 
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     packs_cli.register(verbs, common)
     evalplus_cli.register(verbs, common)
     return parser
+
+
+def _leave_now(code: int) -> None:
+    """Exit at once after Ctrl-C: requests still in flight are abandoned, not waited for (their
+    worker threads would hold the process up to a scenario's budget). Everything finished is
+    already on disk: results are written atomically and journals fsync every line."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(parser_stderr.getvalue())
     try:
         exit_code = args.func(args)
+    except Interrupted as exc:
+        record(EXIT_INTERRUPTED, str(exc), type(exc).__name__)
+        print(f"error: {exc}", file=sys.stderr)
+        _leave_now(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # `inspect … | head -1`: the reader left; nothing more to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except HarnessError as exc:
         record(EXIT_ERROR, str(exc), type(exc).__name__)
         if args.debug:
@@ -92,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
     except KeyboardInterrupt:
-        record(130, "interrupted", "KeyboardInterrupt")
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        record(EXIT_INTERRUPTED, "interrupted", "KeyboardInterrupt")
+        print("error: interrupted; finished work is kept (results are written atomically, journals line by "
+              "line): run the same command again to resume", file=sys.stderr)
+        _leave_now(EXIT_INTERRUPTED)
     else:
         record(int(exit_code or 0))
         return exit_code

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint.client import RetryPolicy
-from harness.errors import PackError
+from harness.errors import Interrupted, PackError
 from harness.files import check_output_path
 from harness.packs import loader
 from harness.packs import summary as report
@@ -61,9 +61,14 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
                          retries=args.retries, progress=None if args.no_progress else stderr_progress,
                          api_key_env=target.api_key_env)
     retry = RetryPolicy(max_retries=args.retries)
-    with client_for(target, retry=retry, max_connections=max(8, args.parallel or bench_parallel or 1)) as client:
-        result = run_packs(packs, options, journal_path=save.with_name(save.name + ".journal.jsonl"),
-                           resume=args.resume, client=client)
+    journal = save.with_name(save.name + ".journal.jsonl")
+    try:
+        with client_for(target, retry=retry, max_connections=max(8, args.parallel or bench_parallel or 1)) as client:
+            result = run_packs(packs, options, journal_path=journal, resume=args.resume, client=client)
+    except KeyboardInterrupt:
+        kept = max(0, len(journal.read_text(encoding="utf-8").splitlines()) - 1) if journal.is_file() else 0
+        raise Interrupted(f"interrupted: {kept} finished scenario(s) are kept in {journal}; run the same command "
+                          "with --resume to finish the rest") from None
     write_result(result, save)
     print(report.summary(result))
     print(f"\nResult: {save}")

@@ -180,9 +180,18 @@ def _generate(tasks: list[Task], config: CodegenConfig, client: EndpointClient, 
         append_json_line(samples_path, record.model_dump())
         progress.finished(record)
 
-    with ThreadPoolExecutor(max_workers=config.parallel, thread_name_prefix="codegen") as requests:
+    requests = ThreadPoolExecutor(max_workers=config.parallel, thread_name_prefix="codegen")
+    try:
         for future in [requests.submit(one, task) for task in tasks]:
             future.result()
+    except BaseException:
+        # Ctrl-C or the spend guard: drop queued tasks and abandon those in flight (their connections
+        # are closed) rather than wait out their timeout. Finished tasks are in the journal.
+        unreachable.append("stopped")
+        requests.shutdown(wait=False, cancel_futures=True)
+        client.close()
+        raise
+    requests.shutdown(wait=True)
     if unreachable:
         raise EndpointError(f"{unreachable[0]}; finished tasks are kept in {samples_path} (run again to resume)")
 

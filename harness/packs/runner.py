@@ -348,6 +348,7 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         if done:
             say(f"resuming: {len(done)}/{total} scenarios already done")
         pool = ThreadPoolExecutor(max_workers=concurrency)
+        stopped = False
         try:
             futures = []
             for pack, scenario in jobs:
@@ -371,13 +372,16 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
                                     f"scenario(s) are kept{where}; fix the endpoint and run the same "
                                     "command with --resume")
         except BaseException:
-            # Stopped (Ctrl-C, spend guard, a dead endpoint): drop queued scenarios and abort the
-            # requests in flight by closing the connections. Finished work is journaled.
+            # Stopped (Ctrl-C, spend guard, a dead endpoint): drop queued scenarios and abandon the
+            # requests in flight (their connections are closed) instead of waiting out their budget.
+            # Finished work is journaled.
+            stopped = True
             pool.shutdown(wait=False, cancel_futures=True)
             client.close()
             raise
         finally:
-            pool.shutdown(wait=True)
+            if not stopped:
+                pool.shutdown(wait=True)
             journal.close()
     finally:
         if own_client:

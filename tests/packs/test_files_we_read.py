@@ -69,3 +69,16 @@ def test_inspect_says_when_a_scenario_is_not_there(result_file):
     assert done.returncode == 2 and "no scenario 'nope/nope'" in done.stderr and done.stdout == ""
     found = _harness("inspect", str(result_file), "--scenario", f"reasonmath-15/{PACK.scenarios[0].id}")
     assert found.returncode == 0 and PACK.scenarios[0].id in found.stdout
+
+
+def test_a_reader_that_leaves_early_is_no_error(result_file, tmp_path):
+    """`inspect … | head -1`: the pipe closes early; no BrokenPipeError traceback, no noise."""
+    data = json.loads(result_file.read_text())
+    for scenario in data["packs"][0]["scenarios"]:
+        scenario["reply"]["content"] = "a long reply " * 20_000  # far more than a pipe buffer holds
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(data))
+    done = subprocess.run(f"{sys.executable} -m harness inspect {big} --scenario shop-change --full | head -1",
+                          shell=True, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.count("\n") == 1
+    assert done.stderr == "", done.stderr

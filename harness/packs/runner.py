@@ -163,7 +163,9 @@ def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario:
         outcome = client.chat(payload, deadline=deadline)
         retries_total += len(outcome.retries)
         answer = outcome.reply
-        exchanges.append(Exchange(request=payload, response=answer.body if answer else None,
+        own = len(scenario.messages)
+        exchanges.append(Exchange(request={**payload, "messages": payload["messages"][own:]}, scenario_messages=own,
+                                  response=answer.body if answer else None,
                                   error=outcome.error or None, latency_ms=round(outcome.latency_ms, 1)))
         if answer is None:
             return _result(pack, scenario, score=0, failure_mode=outcome.failure or "server_error",

@@ -182,12 +182,23 @@ class Verdict(_Strict):
 
 
 class Exchange(_Strict):
-    """One HTTP round trip: the exact request body and the raw response body (or error)."""
+    """One HTTP round trip: the request body and the raw response body (or error).
+
+    The scenario's own messages open every request; they are stored once, in the result's
+    ``scenario``, and ``request.messages`` keeps only what followed them (a 60 MB prompt must
+    not be written once per turn). ``full_request`` puts them back.
+    """
 
     request: dict[str, Any]
+    scenario_messages: int = Field(default=0, ge=0, description="leading messages taken from the scenario")
     response: dict[str, Any] | None = None
     error: str | None = None
     latency_ms: float = 0
+
+    def full_request(self, scenario: Scenario) -> dict[str, Any]:
+        """The exact body that was sent."""
+        head = [dict(m) for m in scenario.messages[: self.scenario_messages]]
+        return {**self.request, "messages": head + list(self.request.get("messages") or [])}
 
 
 class ScenarioResult(_Strict):

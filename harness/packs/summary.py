@@ -74,7 +74,8 @@ def describe_scenario(scenario: ScenarioResult, *, full: bool) -> str:
     if full:
         import json
         for index, exchange in enumerate(scenario.exchanges, start=1):
-            lines.append(f"  --- request {index} ---\n{json.dumps(exchange.request, indent=1)}")
+            request = exchange.full_request(scenario.scenario)
+            lines.append(f"  --- request {index} ---\n{json.dumps(request, indent=1)}")
             lines.append(f"  --- response {index} ---\n"
                          f"{json.dumps(exchange.response, indent=1) if exchange.response else exchange.error}")
     return "\n".join(lines)

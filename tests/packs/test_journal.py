@@ -97,3 +97,21 @@ def test_no_quality_line_for_a_run_with_infrastructure_failures():
         result = run_packs([PACK], _options(model))
     assert result.packs[0].infra_failures == 1
     assert quality_line(result).startswith("Quality: not reported: 1 scenario(s) failed on the endpoint")
+
+
+def test_a_long_prompt_is_stored_once_per_file(tmp_path):
+    """The scenario's messages live in the result once, not again in every request of every turn."""
+    prompt = "word " * 400_000  # 2 MB
+    scenario = PACK.scenarios[0].model_copy(update={"messages": [{"role": "user", "content": prompt}]})
+    pack = PACK.model_copy(update={"scenarios": [scenario]})
+    journal = tmp_path / "r.json.journal.jsonl"
+    with ScriptedModel(pack.scenarios) as model:
+        result = run_packs([pack], _options(model), journal_path=journal)
+        sent = model.requests[-1]["messages"][0]["content"]
+    from harness.packs.runner import write_result
+
+    saved = write_result(result, tmp_path / "r.json")
+    assert sent == prompt  # the endpoint got all of it
+    assert saved.stat().st_size < 1.2 * len(prompt) and journal.stat().st_size < 1.2 * len(prompt)
+    exchange = result.packs[0].scenarios[0].exchanges[0]
+    assert exchange.full_request(result.packs[0].scenarios[0].scenario)["messages"][0]["content"] == prompt

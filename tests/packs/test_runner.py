@@ -46,7 +46,7 @@ def test_perfect_replies_score_100_on_every_pack():
     assert [c.name for c in chain.reply.tool_calls] == ["lookup_customer", "get_order", "refund_order"]
     assert len(chain.exchanges) == 4
     # the mock result of turn 1 was sent back to the model as a tool message in turn 2
-    second = chain.exchanges[1].request["messages"]
+    second = chain.exchanges[1].full_request(chain.scenario)["messages"]
     assert second[-1]["role"] == "tool" and "A-7731" in second[-1]["content"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "lookup_customer"
 
@@ -167,7 +167,7 @@ def test_cli_run_writes_json_prints_table_and_exits_zero(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["schema_version"] == 1 and data["sampling"]["source"] == "explicit"
     for scenario in data["packs"][0]["scenarios"]:
-        assert scenario["failure_mode"] in FAILURE_MODES and scenario["exchanges"][0]["request"]["messages"]
+        assert scenario["failure_mode"] in FAILURE_MODES and scenario["exchanges"][0]["scenario_messages"] >= 1
     assert not list(tmp_path.glob("*.partial"))
 
 

@@ -27,18 +27,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from tests.conftest import GOOD_PROFILE  # noqa: E402
 from tests.doubles.model_server import Raw, Reply, Request, ScriptedModelServer  # noqa: E402
 
-GOOD = """[DEFAULT]
-GPUS=none
-
-[bench-x]
-NAME=X
-MODEL=tiny.gguf
-IMAGE=img:1
-CTX_SIZE=1024
-PORT=18500
-"""
+GOOD = GOOD_PROFILE.replace("bench-tiny", "bench-x")  # a valid profile; each probe breaks one thing
 META = '{"__meta__": true, "pack_id": "x", "version": "1"}'
 SCENARIO = ('{"id": "a", "messages": [{"role": "user", "content": "q"}], '
             '"verifier": {"type": "answer_match", "answer": "x"}}')

@@ -70,9 +70,8 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("text,line,fragments", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
-def test_malformed_profiles_name_file_line_and_key(write_conf, text, line, fragments):
-    path = write_conf(text)
+def _assert_one_line_error(path, line: int, fragments: list[str]) -> str:
+    """Loading ``path`` fails with one line that starts with file:line and holds every fragment."""
     with pytest.raises(ProfileError) as caught:
         load_profiles(path)
     message = str(caught.value)
@@ -80,6 +79,12 @@ def test_malformed_profiles_name_file_line_and_key(write_conf, text, line, fragm
     for fragment in fragments:
         assert fragment in message, (fragment, message)
     assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("text,line,fragments", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_profiles_name_file_line_and_key(write_conf, text, line, fragments):
+    _assert_one_line_error(write_conf(text), line, fragments)
 
 
 def test_missing_model_file_names_model_line(write_conf):
@@ -253,14 +258,7 @@ API_MALFORMED = [
 @pytest.mark.parametrize("text,line,fragments,absent", [m[1:] for m in API_MALFORMED],
                          ids=[m[0] for m in API_MALFORMED])
 def test_malformed_api_profiles_name_file_line_and_key(write_conf, text, line, fragments, absent):
-    path = write_conf(text)
-    with pytest.raises(ProfileError) as caught:
-        load_profiles(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}:{line}: "), message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    assert "\n" not in message
+    message = _assert_one_line_error(write_conf(text), line, fragments)
     if absent:
         assert absent not in message, message
 

@@ -28,17 +28,34 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.endpoint.anthropic import finish_reason_for, from_anthropic_response, to_anthropic_request
+from harness.endpoint.anthropic import from_anthropic_response, to_anthropic_request
+from harness.endpoint.replies import (
+    EVIDENCE_CHARS,
+    ChatReply,
+    Provider,
+    RetryRecord,
+    StreamAccumulator,
+    StreamResult,
+    Usage,
+    as_object,
+    is_int,
+    parse_completion,
+    positive_int,
+    strip_think,
+)
+
+# Replies are typed in replies.py; callers may import them from here, the one client's module.
+__all__ = ["ChatOutcome", "ChatReply", "EndpointClient", "FailureKind", "Provider", "RetryPolicy", "RetryRecord",
+           "ServerInfo", "StreamResult", "ThinkingControl", "Usage", "normalize_base_url", "read_api_key",
+           "redact_url", "strip_think", "thinking_control_for"]
 from harness.endpoint.spend import SpendGuard
-from harness.endpoint.sse import SseEvent, iter_sse_events, iter_sse_lines
+from harness.endpoint.sse import iter_sse_events, iter_sse_lines
 from harness.errors import EndpointError
 
-Provider = Literal["openai-compatible", "anthropic"]
 FailureKind = Literal["timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply"]
 ThinkingControl = Literal["chat_template_kwargs", "reasoning_effort", "anthropic", "none"]
 
 _CHAT_PATH: dict[str, str] = {"openai-compatible": "/v1/chat/completions", "anthropic": "/v1/messages"}
-_EVIDENCE_CHARS = 200
 _SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "presence_penalty", "seed")
 # Failures worth another try: the request may never have reached the model, or the reply was lost.
 _RETRYABLE_TRANSPORT_ERRORS = (
@@ -49,8 +66,6 @@ _RETRYABLE_TRANSPORT_ERRORS = (
     httpx.RemoteProtocolError,
 )
 _USERINFO = re.compile(r"//[^/@\s]+@")
-_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.IGNORECASE | re.DOTALL)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 
 
 class RetryPolicy(BaseModel):
@@ -63,36 +78,6 @@ class RetryPolicy(BaseModel):
     backoff_s: float = 1.0
 
 
-class RetryRecord(BaseModel):
-    """One retry actually made: which attempt failed, why, and how long we waited after it."""
-
-    attempt: int
-    reason: str
-    wait_s: float
-
-
-class Usage(BaseModel):
-    """Token counts as the server reported them (None when it did not)."""
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-class ChatReply(BaseModel):
-    """A well-formed chat completion, normalised to one shape whatever the provider."""
-
-    content: str
-    raw_content: str
-    reasoning: str
-    content_source: Literal["content", "reasoning", "none"]
-    tool_calls: list[dict[str, Any]]
-    finish_reason: str | None
-    usage: Usage
-    timings: dict[str, float] | None
-    body: dict[str, Any]
-    latency_ms: float  # the attempt that answered, without earlier attempts or retry waits
-
-
 class ChatOutcome(BaseModel):
     """What one chat request came to: a reply, or a failure kind with one line of evidence."""
 
@@ -101,24 +86,6 @@ class ChatOutcome(BaseModel):
     error: str
     latency_ms: float  # the whole call, retries and their waits included
     retries: list[RetryRecord]
-
-
-class StreamResult(BaseModel):
-    """Timing and text of one streamed completion, measured with the caller's clock."""
-
-    ttft_s: float | None  # until the first chunk carrying content or reasoning text
-    started_s: float  # before the first attempt: wall_s includes any retries (see retries)
-    ended_s: float
-    wall_s: float
-    text_chunks: int  # chunks that carried content or reasoning text
-    text: str
-    reasoning: str
-    usage: Usage
-    timings: dict[str, float] | None
-    finish_reason: str | None
-    done: bool
-    tool_calls: list[dict[str, Any]] = []
-    retries: list[RetryRecord] = []
 
 
 class ServerInfo(BaseModel):
@@ -157,19 +124,6 @@ def normalize_base_url(url: str) -> str:
 def redact_url(url: str) -> str:
     """Hide ``user:password@`` in a URL (or in any text holding one) before it is shown."""
     return _USERINFO.sub("//***@", url)
-
-
-def strip_think(text: str) -> str:
-    """Remove ``<think>`` blocks: THE one rule, so every scorer sees the same answer.
-
-    An unclosed ``<think>`` runs to the end; a ``</think>`` without its opener (the chat
-    template opened it in the prompt) drops everything before the last one.
-    """
-    text = _THINK_BLOCK.sub("", text)
-    closers = list(_THINK_CLOSE.finditer(text))
-    if closers:
-        text = text[closers[-1].end() :]
-    return text.strip()
 
 
 def thinking_control_for(chat_template: str) -> ThinkingControl:
@@ -308,8 +262,8 @@ class EndpointClient:
                 health_status = self.get("/health", timeout_s=self.connect_timeout_s).status_code
             except EndpointError:
                 health_status = None
-        settings = _object(props.get("default_generation_settings"))
-        params = _object(settings.get("params")) or settings  # older llama.cpp has no "params"
+        settings = as_object(props.get("default_generation_settings"))
+        params = as_object(settings.get("params")) or settings  # older llama.cpp has no "params"
         sampling = {key: params[key] for key in _SAMPLING_KEYS if key in params}
         total_slots = props.get("total_slots")
         chat_template = props.get("chat_template")
@@ -319,9 +273,9 @@ class EndpointClient:
             provider=self.provider,
             model_ids=model_ids,
             model=self.model_id or model_ids[0],
-            is_llama_cpp=_is_int(total_slots),
-            slots=_positive_int(total_slots),
-            n_ctx_per_slot=_positive_int(settings.get("n_ctx")),
+            is_llama_cpp=is_int(total_slots),
+            slots=positive_int(total_slots),
+            n_ctx_per_slot=positive_int(settings.get("n_ctx")),
             chat_template=chat_template,
             thinking_control="anthropic" if self.provider == "anthropic" else thinking_control_for(chat_template),
             default_sampling=sampling or None,
@@ -360,7 +314,7 @@ class EndpointClient:
         try:
             wire = json.loads(content)
             completion = from_anthropic_response(wire) if self.provider == "anthropic" else wire
-            reply = _parse_completion(completion, wire, latency_ms=(time.monotonic() - attempt_started) * 1000)
+            reply = parse_completion(completion, wire, latency_ms=(time.monotonic() - attempt_started) * 1000)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError too
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             error = f"{self.display_url}{path}: HTTP {response.status_code} but not a chat completion ({reason})"
@@ -492,7 +446,7 @@ class EndpointClient:
             response, _, _ = self._post(path, body, deadline, retries, read_body=False)
         except _Failed as failed:
             raise EndpointError(failed.error) from None
-        stream = _StreamState(self.provider, url, started_s, clock, self._scrub)
+        stream = StreamAccumulator(self.provider, url, started_s, clock, self._scrub)
         try:
             for event in iter_sse_events(iter_sse_lines(self._chunks_until(response, deadline))):
                 if stream.feed(event):
@@ -526,8 +480,8 @@ class EndpointClient:
 
     def _evidence(self, content: bytes) -> str:
         """The first characters of a body, on one line, safe to print."""
-        text = " ".join(content[: _EVIDENCE_CHARS * 4].decode("utf-8", "replace").split())
-        return self._scrub(text[:_EVIDENCE_CHARS])
+        text = " ".join(content[: EVIDENCE_CHARS * 4].decode("utf-8", "replace").split())
+        return self._scrub(text[:EVIDENCE_CHARS])
 
     def _describe(self, exc: BaseException) -> str:
         return self._scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -537,240 +491,6 @@ class EndpointClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return redact_url(text)
-
-
-class _StreamState:
-    """Accumulates one stream's events (either wire format) into a ``StreamResult``."""
-
-    def __init__(
-        self, provider: Provider, url: str, started_s: float, clock: Callable[[], float], scrub: Callable[[str], str]
-    ) -> None:
-        self.provider, self.url, self.started_s, self.clock, self.scrub = provider, url, started_s, clock, scrub
-        self.ttft_s: float | None = None
-        self.text_chunks = 0
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.usage = Usage()
-        self.timings: dict[str, float] | None = None
-        self.finish_reason: str | None = None
-        self.done = False
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-
-    def feed(self, event: SseEvent) -> bool:
-        """Take one event; True once the stream says it is complete."""
-        if self.provider == "openai-compatible" and event.data.strip() == "[DONE]":
-            self.done = True
-            return True
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            data = None
-        evidence = self.scrub(" ".join(event.data.split())[:_EVIDENCE_CHARS])
-        if not isinstance(data, dict):
-            raise EndpointError(f"{self.url}: unreadable stream chunk: {evidence}")
-        if event.event == "error" or data.get("error"):
-            raise EndpointError(f"{self.url}: the stream reported an error: {evidence}")
-        try:
-            if self.provider == "anthropic":
-                return self._feed_anthropic(data)
-            self._feed_openai(data)
-        except (AttributeError, TypeError) as exc:  # a field of the wrong JSON type
-            raise EndpointError(f"{self.url}: unreadable stream chunk ({exc}): {evidence}") from None
-        return False
-
-    def _feed_openai(self, data: dict[str, Any]) -> None:
-        if isinstance(data.get("usage"), dict):
-            self.usage = _usage(data["usage"].get("prompt_tokens"), data["usage"].get("completion_tokens"))
-        if isinstance(data.get("timings"), dict):
-            self.timings = _timings(data["timings"])
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            return  # the usage-only chunk has no choices
-        delta = choices[0].get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        self._add_text(delta.get("content"), reasoning)
-        for call in delta.get("tool_calls") or []:
-            slot = self._tool_call(call.get("index", 0), call.get("id"), (call.get("function") or {}).get("name"))
-            slot["function"]["arguments"] += (call.get("function") or {}).get("arguments") or ""
-        if choices[0].get("finish_reason"):
-            self.finish_reason = choices[0]["finish_reason"]
-
-    def _feed_anthropic(self, data: dict[str, Any]) -> bool:
-        kind = data.get("type")
-        if kind == "message_start":
-            usage = (data.get("message") or {}).get("usage") or {}
-            self.usage = _usage(usage.get("input_tokens"), self.usage.completion_tokens)
-        elif kind == "content_block_start":
-            block = data.get("content_block") or {}
-            if block.get("type") == "tool_use":
-                self._tool_call(data.get("index", 0), block.get("id"), block.get("name"))
-            elif block.get("type") == "text":
-                self._add_text(block.get("text"), None)
-        elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                self._add_text(delta.get("text"), None)
-            elif delta.get("type") == "thinking_delta":
-                self._add_text(None, delta.get("thinking"))
-            elif delta.get("type") == "input_json_delta":
-                slot = self._tool_call(data.get("index", 0), None, None)
-                slot["function"]["arguments"] += delta.get("partial_json") or ""
-        elif kind == "message_delta":
-            self.finish_reason = finish_reason_for((data.get("delta") or {}).get("stop_reason"))
-            usage = data.get("usage") or {}
-            prompt_tokens = usage.get("input_tokens", self.usage.prompt_tokens)
-            self.usage = _usage(prompt_tokens, usage.get("output_tokens"))
-        elif kind == "message_stop":
-            self.done = True
-            return True
-        return False  # ping and future event types carry nothing we measure
-
-    def _add_text(self, content: Any, reasoning: Any) -> None:
-        has_content = isinstance(content, str) and content != ""
-        has_reasoning = isinstance(reasoning, str) and reasoning != ""
-        if not (has_content or has_reasoning):
-            return
-        if self.ttft_s is None:
-            self.ttft_s = self.clock() - self.started_s
-        self.text_chunks += 1
-        if has_content:
-            self.text.append(content)
-        if has_reasoning:
-            self.reasoning.append(reasoning)
-
-    def _tool_call(self, index: Any, call_id: Any, name: Any) -> dict[str, Any]:
-        slot = self.tool_calls.setdefault(
-            index if isinstance(index, int) else 0,
-            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
-        )
-        if call_id:
-            slot["id"] = str(call_id)
-        if name:
-            slot["function"]["name"] = str(name)
-        return slot
-
-    def result(self, retries: list[RetryRecord]) -> StreamResult:
-        ended_s = self.clock()
-        return StreamResult(
-            ttft_s=self.ttft_s,
-            started_s=self.started_s,
-            ended_s=ended_s,
-            wall_s=ended_s - self.started_s,
-            text_chunks=self.text_chunks,
-            text="".join(self.text),
-            reasoning="".join(self.reasoning),
-            usage=self.usage,
-            timings=self.timings,
-            finish_reason=self.finish_reason,
-            done=self.done,
-            tool_calls=[self.tool_calls[index] for index in sorted(self.tool_calls)],
-            retries=retries,
-        )
-
-
-# --- parsing helpers ---------------------------------------------------------------------
-
-
-def _parse_completion(completion: Any, wire: Any, *, latency_ms: float) -> ChatReply:
-    """Check and normalise an OpenAI-shaped chat completion; ValueError names what is wrong."""
-    if not isinstance(completion, dict):
-        raise ValueError(f"top level is {type(completion).__name__}, not an object")
-    choices = completion.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise ValueError("'choices' is not a non-empty list")
-    choice = choices[0]
-    message = choice.get("message") if isinstance(choice, dict) else None
-    if not isinstance(message, dict):
-        raise ValueError("choices[0].message is not an object")
-    raw_content = _content_text(message.get("content"))
-    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-    if not isinstance(reasoning, str):
-        raise ValueError("reasoning is not a string")
-    finish_reason = choice.get("finish_reason")
-    if finish_reason is not None and not isinstance(finish_reason, str):
-        raise ValueError("finish_reason is not a string")
-    content = strip_think(raw_content)
-    source: Literal["content", "reasoning", "none"] = "content"
-    if not content:
-        content = strip_think(reasoning)
-        source = "reasoning" if content else "none"
-    usage = _object(completion.get("usage"))
-    timings = completion.get("timings")
-    return ChatReply(
-        content=content,
-        raw_content=raw_content,
-        reasoning=reasoning,
-        content_source=source,
-        tool_calls=_tool_calls(message.get("tool_calls")),
-        finish_reason=finish_reason,
-        usage=_usage(usage.get("prompt_tokens"), usage.get("completion_tokens")),
-        timings=_timings(timings) if isinstance(timings, dict) else None,
-        body=wire,
-        latency_ms=latency_ms,
-    )
-
-
-def _content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [
-            part if isinstance(part, str) else part.get("text") for part in content if isinstance(part, (str, dict))
-        ]
-        if len(texts) == len(content) and all(isinstance(text, str) for text in texts):
-            return "".join(texts)  # type: ignore[arg-type]
-    raise ValueError(f"message content is {type(content).__name__}, not text")
-
-
-def _tool_calls(raw: Any) -> list[dict[str, Any]]:
-    """Tool calls in OpenAI shape with ``arguments`` always a JSON string."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ValueError("tool_calls is not a list")
-    calls = []
-    for index, call in enumerate(raw):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise ValueError(f"tool_calls[{index}] has no function name")
-        arguments = function.get("arguments")
-        if not isinstance(arguments, str):
-            arguments = json.dumps(arguments if arguments is not None else {})
-        call_id = call.get("id") or f"call_{index}"
-        calls.append(
-            {"id": str(call_id), "type": "function", "function": {"name": function["name"], "arguments": arguments}}
-        )
-    return calls
-
-
-def _usage(prompt_tokens: Any, completion_tokens: Any) -> Usage:
-    return Usage(
-        prompt_tokens=prompt_tokens if _is_int(prompt_tokens) else None,
-        completion_tokens=completion_tokens if _is_int(completion_tokens) else None,
-    )
-
-
-def _timings(raw: dict[str, Any]) -> dict[str, float]:
-    return {
-        key: float(value)
-        for key, value in raw.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive_int(value: Any) -> int | None:
-    return value if _is_int(value) and value > 0 else None
-
-
-def _object(value: Any) -> dict[str, Any]:
-    """``value`` when it is a JSON object, else {}: servers send odd things."""
-    return value if isinstance(value, dict) else {}
 
 
 def _model_ids(response: httpx.Response) -> list[str]:

@@ -1,6 +1,6 @@
 """Every file the harness writes goes through here, so a reader never sees half of one.
 
-* ``write_text_atomic`` / ``write_bytes_atomic`` / ``write_json_atomic``: write ``x.partial``,
+* ``atomic_output`` / ``write_text_atomic`` / ``write_bytes_atomic`` / ``write_json_atomic``: write ``x.partial``,
   fsync, then rename onto ``x``. A target that exists but is not a regular file (a device node,
   a directory, a symlink) is refused: renaming onto ``/dev/null`` would replace it.
 * ``append_json_line``: one journal line, flushed and fsynced before returning.
@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from harness.errors import HarnessError
 
@@ -36,20 +38,33 @@ def check_output_path(path: Path) -> Path:
     return path
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write bytes via a sibling ``.partial`` file and an atomic rename; returns path."""
+@contextmanager
+def atomic_output(path: Path, check: Callable[[Path], None] | None = None) -> Iterator[BinaryIO]:
+    """A binary handle on ``path.partial``: on a clean exit it is fsynced, ``check``ed (which may
+    raise to refuse it) and renamed onto ``path``; on any failure the partial file is removed."""
     check_output_path(path)
     partial = path.with_name(path.name + ".partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        if check is not None:
+            check(partial)
         partial.replace(path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise OutputPathError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write bytes via a sibling ``.partial`` file and an atomic rename; returns path."""
+    with atomic_output(path) as handle:
+        handle.write(data)
     return path
 
 

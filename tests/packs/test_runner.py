@@ -97,6 +97,8 @@ def test_server_errors_are_retried_then_recorded():
     with ScriptedModel(pack.scenarios, modes={first: "error500", second: "error500"}, fail_first=1) as model:
         recovered = _run([pack], model, retries=2)
     assert [(s.failure_mode, s.retries) for s in recovered.packs[0].scenarios] == [("passed", 1), ("passed", 1)]
+    recorded = recovered.packs[0].scenarios[0].exchanges[0].retries  # every retry is on the record, with why
+    assert len(recorded) == 1 and "HTTP 500" in recorded[0]["reason"] and recorded[0]["attempt"] == 1
     with ScriptedModel(pack.scenarios, modes={first: "error500"}, fail_first=99) as model:
         failed = _run([pack], model, retries=2)
         sent = sum(1 for r in model.requests if r["messages"][:2] == pack.scenarios[0].messages[:2])

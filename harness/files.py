@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,6 +36,24 @@ def check_output_path(path: Path) -> Path:
         kind = "a directory" if stat.S_ISDIR(mode) else "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
         raise OutputPathError(f"{path}: is {kind}; give the path of a file to write")
     return path
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Before long work: a file can be created in ``folder`` (read-only mounts and full disks say so
+    here, not after the work). A folder that does not exist yet is created later, and checked then."""
+    if not folder.is_dir():
+        return
+    probe = folder / f".benchwright-write-test-{os.getpid()}"
+    try:
+        with probe.open("wb") as handle:
+            handle.write(b"x")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise OutputPathError(f"{folder}: cannot write here ({exc.strerror or exc})") from None
+    finally:
+        with suppress(OSError):  # on a read-only mount even removing nothing fails
+            probe.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -114,3 +132,11 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def check_output_location(path: Path) -> Path:
+    """Everything about where a result will go that can be known before the work: a plain file
+    (or none yet) in a folder we can write."""
+    check_output_path(path)
+    check_writable_folder(path.parent)
+    return path

@@ -21,7 +21,7 @@ from harness.evalplus import datasets, sandbox
 from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenSummary, raw_path_for, run_codegen
 from harness.evalplus.evaluation import evaluate_file, result_paths
 from harness.evalplus.results import EvalRunResult
-from harness.files import OutputPathError, check_output_path
+from harness.files import OutputPathError, check_output_location
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT, default_data_dir
 from harness.serving import compose as serving
 from harness.serving.profiles import check_model_file, get_profile
@@ -83,7 +83,7 @@ def _check_out_dir(out_dir: Path, dataset: datasets.Dataset) -> None:
         raise OutputPathError(f"{out_dir}: --out must be a folder, and this is a file")
     samples = out_dir / f"{dataset.name}.jsonl"
     for path in (samples, raw_path_for(samples)):
-        check_output_path(path)
+        check_output_location(path)
 
 
 def _codegen(args: argparse.Namespace, dataset: datasets.Dataset, target: Target, parallel: int,
@@ -121,7 +121,7 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     for path in result_paths(args.samples):
-        check_output_path(path)  # before the sandbox runs: a bad path costs no work
+        check_output_location(path)  # before the sandbox runs: a bad path costs no work
     result = evaluate_file(_dataset(args), args.samples, CACHE_DIR, options=_options(args), limits=_limits(args))
     print_eval_summary(result, args.samples.name)
     return 0

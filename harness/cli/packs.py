@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint.client import RetryPolicy
 from harness.errors import Interrupted, PackError
-from harness.files import check_output_path
+from harness.files import check_output_location
 from harness.packs import loader
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
@@ -52,7 +52,7 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
         raise PackError("--resume needs --save-json PATH (the journal lives beside it)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     save = args.save_json or Path("results") / "packs" / f"{target.profile_id or 'endpoint'}-{stamp}.json"
-    check_output_path(save)  # before any request: a bad path costs no work
+    check_output_location(save)  # before any request: a bad path costs no work
     options = RunOptions(base_url=target.display_url, model=target.model_id, profile_id=target.profile_id, mode=mode,
                          sampling_source=source,
                          explicit_sampling=Sampling(**explicit), thinking=args.thinking,

@@ -11,7 +11,7 @@ from tabulate import tabulate
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint import verify
 from harness.endpoint.client import redact_url
-from harness.files import check_output_path, write_text_atomic
+from harness.files import check_output_location, write_text_atomic
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT
 from harness.serving import compose as serving
 from harness.serving import images
@@ -66,7 +66,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.save_json:
-        check_output_path(args.save_json)  # before any request: a bad path costs no work
+        check_output_location(args.save_json)  # before any request: a bad path costs no work
     target, profile = resolve_target(args, args.target, args.config)
     label = f"[{profile.id}] at {target.display_url}" if profile else target.display_url
     with client_for(target, timeout_s=args.timeout_s) as client:

@@ -16,7 +16,7 @@ from harness.cli.common import add_endpoint_args, client_for, number, resolve_ta
 from harness.endpoint.target import Target
 from harness.endpoint.throughput import BenchSettings, format_result, run_bench, write_result
 from harness.errors import EndpointError
-from harness.files import check_output_path
+from harness.files import check_output_location
 from harness.paths import COMPOSE_DIR
 from harness.serving import compose as serving
 from harness.serving.profiles import Profile, check_model_file
@@ -60,7 +60,7 @@ def _server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float
 
 def cmd_throughput(args: argparse.Namespace) -> int:
     if args.save_json:
-        check_output_path(args.save_json)  # before the measurement: a bad path costs no work
+        check_output_location(args.save_json)  # before the measurement: a bad path costs no work
     target, profile, load_s, load_note = _server_for(args)
     settings = BenchSettings(runs=args.runs, warmup_runs=args.warmup, max_tokens=args.max_tokens,
                              ignore_eos=args.ignore_eos, prompt_lengths_tokens=args.prompt_lengths,

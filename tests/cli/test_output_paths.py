@@ -72,3 +72,38 @@ def test_a_failed_write_is_one_error_and_leaves_no_partial_file(tmp_path):
     readonly.write_text("old")
     write_text_atomic(readonly, "new")  # a regular file is replaced atomically
     assert readonly.read_text() == "new" and not (tmp_path / "ro.json.partial").exists()
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """Mount a tmpfs (read-only or tiny) at a scratch folder; skipped where mounting is not allowed."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        where = tmp_path / f"mnt{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def test_a_read_only_folder_is_refused_before_any_request(small_mount):
+    readonly = small_mount("size=64k,ro")
+    with ScriptedModelServer() as server:
+        done = _harness(*_verbs(server.base_url, readonly / "r.json")["packs"])
+        asked = [r for r in server.requests if r.wire]
+    assert done.returncode == 2 and "cannot write here (Read-only file system)" in done.stderr, done.stderr
+    assert not asked
+
+
+def test_a_full_disk_at_write_time_is_one_line_and_no_partial_file(small_mount):
+    full = small_mount("size=16k")
+    with pytest.raises(OutputPathError, match="No space left on device"):
+        write_text_atomic(full / "r.json", "x" * 100_000)
+    assert list(full.iterdir()) == []

@@ -72,11 +72,17 @@ def atomic_output(path: Path, check: Callable[[Path], None] | None = None) -> It
             check(partial)
         partial.replace(path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise OutputPathError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Remove a partial file if there is one; where even that fails (read-only), there is none."""
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:

@@ -22,6 +22,13 @@ PACK = loader.discover_packs(REPO_ROOT / "packs")["reasonmath-15"]
 MINI = default_data_dir() / "humanevalplus" / "HumanEvalPlus-Mini-v0.1.10.jsonl"
 
 
+def _start(argv: list[str]) -> subprocess.Popen:
+    """Start a verb as a terminal would: SIGINT at its default even when this test runs in the
+    background (a background job inherits SIGINT ignored, and Python then never sees Ctrl-C)."""
+    return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def _interrupt_when(process: subprocess.Popen, ready, limit_s: float = 30) -> float:
     """Send SIGINT once ``ready()``; returns the seconds the process took to exit after it."""
     deadline = time.monotonic() + limit_s
@@ -40,7 +47,7 @@ def test_ctrl_c_during_packs_leaves_at_once_and_the_resume_finishes(tmp_path):
     with ScriptedModel(PACK.scenarios, modes=slow, delay_s=60, slots=1) as model:
         argv = [sys.executable, "-m", "harness", "packs", "run", "--base-url", model.base_url, "--pack",
                 "reasonmath-15", "--timeout-s", "120", "--parallel", "1", "--save-json", str(save), "--no-progress"]
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = _start(argv)
         journal = save.with_name(save.name + ".journal.jsonl")
         seconds = _interrupt_when(process, lambda: journal.is_file() and len(journal.read_text().splitlines()) >= 4)
         stderr = process.stderr.read()
@@ -69,7 +76,7 @@ def test_ctrl_c_during_codegen_leaves_at_once_and_keeps_finished_tasks(tmp_path)
     with ScriptedModelServer(answer) as server:
         argv = [sys.executable, "-m", "harness", "codegen", "--base-url", server.base_url, "--dataset-path",
                 str(MINI), "--limit", "6", "--parallel", "1", "--out", str(tmp_path / "cg")]
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = _start(argv)
         samples = tmp_path / "cg" / "humaneval.jsonl"
         seconds = _interrupt_when(process, lambda: samples.is_file() and len(samples.read_text().splitlines()) >= 2)
         stderr = process.stderr.read()

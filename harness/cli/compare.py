@@ -78,6 +78,10 @@ def cmd_baseline_capture(args: argparse.Namespace) -> int:
 
 def cmd_baseline_check(args: argparse.Namespace) -> int:
     profile = get_profile(args.config, args.profile, require_model=False)
+    stored_any = sorted((args.results_dir / baselines.BASELINES_SUBDIR).glob(f"{profile.id}__*.json"))
+    if not stored_any:  # before running any packs: there is nothing to check against
+        raise ComparisonError(f"{args.results_dir / baselines.BASELINES_SUBDIR}: no baseline for [{profile.id}] "
+                              f"(capture one with `make baseline-capture PROFILE={profile.id}`)")
     fresh = load_outcome_set(args.outcomes) if args.outcomes else _run_packs(args, profile, 1)[0]
     mode = args.thinking_mode or fresh.thinking_mode
     stored = baselines.load_baseline(baselines.baseline_path(args.results_dir, profile.id, mode))

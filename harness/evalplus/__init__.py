@@ -1,1 +1,1 @@
-"""evalplus: see the README's Layout."""
+"""HumanEval+/MBPP+: datasets, code generation on the host, and evaluation only inside the sandbox."""

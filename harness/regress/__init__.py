@@ -1,1 +1,1 @@
-"""regress: see the README's Layout."""
+"""Regressions: outcome sets from result files, scenario-by-scenario comparison, baselines and the gate."""

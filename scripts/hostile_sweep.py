@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -240,14 +241,22 @@ def endpoint_probes(url: str, mini: Path) -> list[Probe]:
             probes.append(Probe(f"endpoint:codegen {shape}", lambda tmp, b=base: [
                 "codegen", "--base-url", b, "--dataset-path", str(mini), "--limit", "1", "--retries", "0",
                 "--timeout-s", "5", "--out", str(tmp / "cg")], quick=shape == "list"))
-    for verb, argv in {"verify": ["verify", "DEV", "--save-json", "/dev/null"],
-                       "throughput": ["throughput", "DEV", "--runs", "1", "--save-json", "/dev/null"],
-                       "packs": ["packs", "run", "--base-url", "DEV", "--save-json", "/dev/null"]}.items():
-        probes.append(Probe(f"output:{verb} /dev/null", lambda tmp, a=argv: [url + "/fine" if x == "DEV" else x
-                                                                            for x in a], quick=verb == "packs"))
+    # The device is a null device made in the probe's own folder: a harness that failed to refuse
+    # it replaces a scratch node, never the machine's /dev/null.
+    for verb, argv in {"verify": ["verify", "DEV", "--save-json", "NULL"],
+                       "throughput": ["throughput", "DEV", "--runs", "1", "--save-json", "NULL"],
+                       "packs": ["packs", "run", "--base-url", "DEV", "--save-json", "NULL"]}.items():
+        probes.append(Probe(f"output:{verb} device", lambda tmp, a=argv: [
+            url + "/fine" if x == "DEV" else str(tmp / "null") if x == "NULL" else x for x in a],
+            setup=_null_device, quick=verb == "packs",
+            check=lambda tmp, done: None if stat.S_ISCHR(os.lstat(tmp / "null").st_mode) else "device replaced"))
         probes.append(Probe(f"output:{verb} directory", lambda tmp, a=argv: [
-            url + "/fine" if x == "DEV" else str(tmp) if x == "/dev/null" else x for x in a]))
+            url + "/fine" if x == "DEV" else str(tmp) if x == "NULL" else x for x in a]))
     return probes
+
+
+def _null_device(tmp: Path) -> None:
+    os.mknod(tmp / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
 
 
 def _no_quality_numbers(tmp: Path, done: subprocess.CompletedProcess) -> str | None:

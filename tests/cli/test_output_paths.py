@@ -24,6 +24,17 @@ def _harness(*argv: str) -> subprocess.CompletedProcess:
                           timeout=120, stdin=subprocess.DEVNULL)
 
 
+def _null_device(folder: Path) -> Path:
+    """A character device like /dev/null, made in the test's own folder: were the refusal to fail,
+    a scratch node is replaced, never the machine's /dev/null."""
+    node = folder / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("cannot make a device node here (not root)")
+    return node
+
+
 def _verbs(url: str, out: Path) -> dict[str, list[str]]:
     return {
         "verify": ["verify", url, "--save-json", str(out)],
@@ -38,7 +49,7 @@ def _verbs(url: str, out: Path) -> dict[str, list[str]]:
 def test_a_result_path_that_is_not_a_file_is_refused_before_any_request(tmp_path, verb, kind):
     target = tmp_path / "elsewhere.json"
     target.write_text("keep me")
-    out = {"device": Path("/dev/null"), "symlink": tmp_path / "link.json", "directory": tmp_path}[kind]
+    out = {"device": _null_device(tmp_path), "symlink": tmp_path / "link.json", "directory": tmp_path}[kind]
     if kind == "symlink":
         out.symlink_to(target)
     with ScriptedModelServer() as server:
@@ -47,7 +58,7 @@ def test_a_result_path_that_is_not_a_file_is_refused_before_any_request(tmp_path
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and str(out) in done.stderr, done.stderr
     assert not chat_requests
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert kind != "device" or stat.S_ISCHR(os.lstat(out).st_mode)
     assert target.read_text() == "keep me" and (kind != "symlink" or out.is_symlink())
 
 

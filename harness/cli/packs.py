@@ -39,8 +39,8 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     if not (args.profile or args.base_url):
         raise PackError("packs run: give --profile P or --base-url URL")
     target, profile = resolve_target(args, args.profile or args.base_url, args.config)
-    bench_parallel = profile.requests_in_flight if profile is not None and profile.is_api else (
-        profile.bench_parallel if profile is not None else None)
+    # A compose server's slots are the default (read from /props); an API endpoint has none to read.
+    in_flight = None if profile is None else profile.requests_in_flight if profile.is_api else profile.bench_parallel
     packs, mode = _selection(args)
     if not packs:
         raise PackError(f"no packs selected from {args.packs_dir}")
@@ -57,13 +57,13 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
                          sampling_source=source,
                          explicit_sampling=Sampling(**explicit), thinking=args.thinking,
                          thinking_budget_tokens=args.thinking_budget, max_tokens_cap=args.max_tokens,
-                         timeout_override_s=args.timeout_s, concurrency=args.parallel or bench_parallel,
+                         timeout_override_s=args.timeout_s, concurrency=args.parallel or in_flight,
                          retries=args.retries, progress=None if args.no_progress else stderr_progress,
                          api_key_env=target.api_key_env)
     retry = RetryPolicy(max_retries=args.retries)
     journal = save.with_name(save.name + ".journal.jsonl")
     try:
-        with client_for(target, retry=retry, max_connections=max(8, args.parallel or bench_parallel or 1)) as client:
+        with client_for(target, retry=retry, max_connections=max(8, args.parallel or in_flight or 1)) as client:
             result = run_packs(packs, options, journal_path=journal, resume=args.resume, client=client)
     except KeyboardInterrupt:
         kept = max(0, len(journal.read_text(encoding="utf-8").splitlines()) - 1) if journal.is_file() else 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -152,11 +153,12 @@ def _run_pool(todo: list[Task], config: CodegenConfig, client: EndpointClient, s
 def _generate(tasks: list[Task], config: CodegenConfig, client: EndpointClient, samples_path: Path,
               progress: _Progress, pool: ProcessPoolExecutor) -> None:
     """Ask for every task, ``config.parallel`` requests in flight; stop early when the endpoint is gone."""
-    unreachable: list[str] = []
+    unreachable: list[str] = []  # why the endpoint is gone, as the first request that found it so
+    stop = threading.Event()  # set when the endpoint is gone or the run is stopped: queued tasks then skip
 
     def one(task: Task) -> None:
-        if unreachable:
-            return  # the endpoint is gone: leave the rest for a resume
+        if stop.is_set():
+            return  # leave the rest for a resume
         outcome = client.chat(request_body(task, config), deadline=time.monotonic() + config.request_timeout_s)
         provenance: dict[str, Any] = {"status": "ok" if outcome.reply else "error",
                                       "latency_s": round(outcome.latency_ms / 1000, 3)}
@@ -167,6 +169,7 @@ def _generate(tasks: list[Task], config: CodegenConfig, client: EndpointClient, 
             provenance["error"] = f"{outcome.failure}: {outcome.error}"
             if outcome.failure == "endpoint_unreachable":
                 unreachable.append(outcome.error)
+                stop.set()
         else:
             reply = outcome.reply
             extracted = pool.submit(extract_solution, reply.raw_content, reply.reasoning, task.entry_point).result()
@@ -187,7 +190,7 @@ def _generate(tasks: list[Task], config: CodegenConfig, client: EndpointClient, 
     except BaseException:
         # Ctrl-C or the spend guard: drop queued tasks and abandon those in flight (their connections
         # are closed) rather than wait out their timeout. Finished tasks are in the journal.
-        unreachable.append("stopped")
+        stop.set()
         requests.shutdown(wait=False, cancel_futures=True)
         client.close()
         raise

@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
 .PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf lint \
-        all-bench report throughput diff baseline-capture baseline-check packs packs-quick
+        all-bench report throughput diff baseline-capture baseline-check packs packs-quick packs-full
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ provision: ## install Docker Engine + compose v2 + buildx on bare Debian (root; 
 images: setup ## build the llama-server CPU image offline (cached after the first build)
 	$(HARNESS) images
 
-sandboxes: setup ## build the EvalPlus sandbox image offline from a host wheelhouse (cached)
+sandboxes: setup ## build the sandbox images offline: EvalPlus (host wheelhouse) and the agent sandbox (cached)
 	$(HARNESS) sandboxes
 
 data: setup ## download HumanEval+ and MBPP+ into ./data (needs internet; offline: BENCHWRIGHT_DATA_DIR=...)
@@ -84,8 +84,11 @@ baseline-capture: setup ## run the packs 3 times on PROFILE and store the baseli
 baseline-check: setup ## check a fresh run against PROFILE's baseline; exit 1 on a significant regression
 	$(HARNESS) baseline check $(PROFILE) --config $(CONFIG) $(if $(OUTCOMES),--outcomes $(OUTCOMES)) --exit-on-regression
 
-packs: setup ## run all quality packs against PROFILE's running server (extra flags: PACKS_ARGS=...)
+packs: setup ## run the five deterministic packs against PROFILE's running server (extra flags: PACKS_ARGS=...)
 	$(HARNESS) packs run --medium --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
+
+packs-full: setup ## run every pack incl. the sandboxed ones (bugfind-15, cli-40) against PROFILE's running server
+	$(HARNESS) packs run --full --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
 
 packs-quick: setup ## run the quick packs (toolcall + instructfollow) against PROFILE's running server
 	$(HARNESS) packs run --quick --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
@@ -102,7 +105,7 @@ test: setup lint ## run lint, then the whole test suite (unit + real Docker/llam
 test-slow: setup ## full-dataset checks: canonical HumanEval+ (164) and MBPP+ (378) in the sandbox
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-perf: setup ## EvalPlus-path benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus)
+perf: setup ## benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus, agent sandbox overhead)
 	$(PY) scripts/perf.py
 
 test-unit: setup ## run only the tests that need no Docker engine

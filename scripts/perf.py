@@ -7,6 +7,9 @@
 3. evaluation: all 164 canonical HumanEval+ solutions checked by our sandbox (container start
    included) vs EvalPlus's own `evaluate()` run directly on the host (target <= 1.2x). Only
    the dataset's canonical solutions run on the host here, never model-written code.
+4. agent sandbox overhead: for every scenario of the sandboxed packs, a fresh container is
+   started, seeded (fixture + setup + snapshot) and checked (snapshot + hidden files + check
+   commands) with an empty episode; the time on the scenario's path (target <= 1 s).
 
 Nothing here asserts; the numbers are for people (and notes) to read.
 """
@@ -130,6 +133,24 @@ def evaluation_sandbox_vs_host(dataset, raw) -> None:
           "(target <= 1.2x)")
 
 
+def agent_sandbox_overhead() -> None:
+    from harness.packs.loader import discover_packs
+    from harness.packs.sandbox import AgentSandbox, build_agent_image
+    from harness.paths import PACKS_DIR
+    build_agent_image(REPO_ROOT, CACHE_DIR, None)
+    costs = []
+    for pack in discover_packs(PACKS_DIR).values():
+        for scenario in pack.scenarios if pack.meta.sandbox else []:
+            with AgentSandbox(pack, scenario) as box:
+                evidence = box.finish([dict(a) for a in scenario.verifier.asserts], status=None, answer="")
+            costs.append(sum(evidence.timings_ms.values()) / 1000)
+    costs.sort()
+    mean = sum(costs) / len(costs)
+    print(f"agent sandbox overhead per scenario (start + seed + checks; removal runs in the background), "
+          f"{len(costs)} scenarios: mean {mean:.2f}s, p95 {costs[int(0.95 * (len(costs) - 1))]:.2f}s, "
+          f"max {costs[-1]:.2f}s -> ratio {mean / 1.0:.2f}x of the 1 s target")
+
+
 def main() -> int:
     if not HUMANEVAL.is_file():
         print(f"perf: dataset not found: {HUMANEVAL} (run `make data`)", file=sys.stderr)
@@ -142,6 +163,7 @@ def main() -> int:
     if not sandbox.images.image_exists(sandbox.SANDBOX_IMAGE):
         sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, None)
     evaluation_sandbox_vs_host(dataset, raw)
+    agent_sandbox_overhead()
     return 0
 
 

@@ -22,6 +22,7 @@ from harness.evalplus.codegen import DEFAULT_MAX_TOKENS, CodegenConfig, CodegenS
 from harness.evalplus.evaluation import evaluate_file, result_paths
 from harness.evalplus.results import EvalRunResult
 from harness.files import OutputPathError, check_output_location
+from harness.packs import sandbox as agent_sandbox
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT, default_data_dir
 from harness.serving import compose as serving
 from harness.serving.profiles import check_model_file, get_profile
@@ -74,6 +75,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_sandboxes(args: argparse.Namespace) -> int:
     print(sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, args.base_image))
+    print(agent_sandbox.build_agent_image(REPO_ROOT, CACHE_DIR, args.base_image))
     return 0
 
 
@@ -204,7 +206,7 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--mirror", default=os.environ.get("BENCHWRIGHT_DATA_MIRROR"),
                      help="base URL that serves GitHub's release paths (default: https://github.com; "
                           "env BENCHWRIGHT_DATA_MIRROR)")
-    sub = verb("sandboxes", cmd_sandboxes, "build the sandbox images offline (EvalPlus)")
+    sub = verb("sandboxes", cmd_sandboxes, "build the sandbox images offline (EvalPlus, agent)")
     sub.add_argument("--base-image")
     sub = verb("codegen", cmd_codegen, "generate EvalPlus samples from an OpenAI-compatible endpoint (resumable)")
     where = sub.add_mutually_exclusive_group(required=True)

@@ -31,8 +31,15 @@ def _selection(args: argparse.Namespace) -> tuple[list, str]:
         return loader.select(packs, scenario_refs=args.scenario), "scenario"
     if args.pack:
         return loader.select(packs, pack_ids=args.pack), "pack"
-    mode = "quick" if args.quick else "medium"
+    mode = "quick" if args.quick else "full" if args.full else "medium"
     return loader.select(packs, mode=mode), mode
+
+
+def _sandbox_filter(packs: list, args: argparse.Namespace) -> list:
+    """--sandboxed-only / --no-sandboxed narrow any selection to (or away from) the agent-sandbox packs."""
+    if args.sandboxed is None:
+        return packs
+    return [p for p in packs if (p.meta.sandbox is not None) == args.sandboxed]
 
 
 def cmd_packs_run(args: argparse.Namespace) -> int:
@@ -42,6 +49,7 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     # A compose server's slots are the default (read from /props); an API endpoint has none to read.
     in_flight = None if profile is None else profile.requests_in_flight if profile.is_api else profile.bench_parallel
     packs, mode = _selection(args)
+    packs = _sandbox_filter(packs, args)
     if not packs:
         raise PackError(f"no packs selected from {args.packs_dir}")
     explicit = {name: getattr(args, name) for name in _SAMPLER_FLAGS if getattr(args, name) is not None}
@@ -136,10 +144,17 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     pick = run.add_mutually_exclusive_group()
     pick.add_argument("--quick", action="store_true", help="packs tagged quick (toolcall + instructfollow)")
     pick.add_argument("--medium", action="store_true", help="all packs tagged medium (default)")
+    pick.add_argument("--full", action="store_true",
+                      help="the five deterministic packs plus the sandboxed ones (bugfind-15, cli-40)")
     pick.add_argument("--pack", action="append", metavar="ID", help="one pack by id (repeatable)")
     pick.add_argument("--scenario", action="append", metavar="PACK/ID", help="one scenario (repeatable)")
     pick.add_argument("--pack-file", action="append", type=Path, metavar="PATH",
                       help="a BenchLocal-format .jsonl pack or a pack folder (repeatable)")
+    sandboxed = run.add_mutually_exclusive_group()
+    sandboxed.add_argument("--sandboxed-only", dest="sandboxed", action="store_true", default=None,
+                           help="only the packs judged in the agent sandbox")
+    sandboxed.add_argument("--no-sandboxed", dest="sandboxed", action="store_false",
+                           help="leave out the packs judged in the agent sandbox")
     run.add_argument("--packs-dir", type=Path, default=PACKS_DIR)
     run.add_argument("--save-json", type=Path, help="result file (default results/packs/<profile>-<time>.json)")
     run.add_argument("--resume", action="store_true", help="skip scenarios already in --save-json's journal")

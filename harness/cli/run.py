@@ -15,7 +15,9 @@ from harness.endpoint.verify import VerifyResult, format_checks
 from harness.errors import HarnessError
 from harness.evalplus import sandbox
 from harness.overnight import allbench
-from harness.paths import CACHE_DIR, COMPOSE_DIR, REFERENCE_SCORES, REPO_ROOT
+from harness.packs import loader
+from harness.packs import sandbox as agent_sandbox
+from harness.paths import CACHE_DIR, COMPOSE_DIR, PACKS_DIR, REFERENCE_SCORES, REPO_ROOT
 from harness.report import build as reportdata
 from harness.report import render as report_render
 from harness.serving import images
@@ -74,6 +76,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selects_sandboxed(spec: str) -> bool:
+    """Whether a --packs selection includes a pack judged in the agent sandbox."""
+    if spec in ("none", "quick", "medium"):
+        return False
+    packs = loader.discover_packs(PACKS_DIR)
+    wanted = packs if spec == "full" else {item.partition("/")[0] for item in spec.split(",") if item}
+    return any(packs[pack_id].meta.sandbox is not None for pack_id in wanted if pack_id in packs)
+
+
 def _prepare_bench(args: argparse.Namespace, profile_ids: list[str]) -> None:
     """Before any server starts: build what the run will need and we can build (the embedded
     server image and model, the sandbox image), and fail fast on a missing dataset."""
@@ -81,6 +92,8 @@ def _prepare_bench(args: argparse.Namespace, profile_ids: list[str]) -> None:
         evalplus_cli.load_named_dataset(name)
     if args.datasets:  # rebuilt every time (layer cache: ~1 s) so an updated checker is never skipped
         sandbox.build_sandbox_image(REPO_ROOT, CACHE_DIR, getattr(args, "base_image", None))
+    if _selects_sandboxed(args.packs):
+        agent_sandbox.build_agent_image(REPO_ROOT, CACHE_DIR, getattr(args, "base_image", None))
     for pid in profile_ids:
         profile = get_profile(args.config, pid, require_model=False)
         if profile.image == images.LLAMA_SERVER_CPU_IMAGE and not images.image_exists(profile.image):
@@ -127,7 +140,8 @@ def _add_bench_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--run-id", help="results/<run-id>; an existing run id resumes that run")
     sub.add_argument("--results-dir", type=Path, default=Path("results"))
     sub.add_argument("--packs", default="medium",
-                     help="quick, medium (default), none, or comma-separated pack ids / PACK/SCENARIO ids")
+                     help="quick, medium (default), full (adds the sandboxed packs), none, or comma-separated "
+                          "pack ids / PACK/SCENARIO ids")
     sub.add_argument("--datasets", default="humaneval", help="comma-separated: humaneval,mbpp ('' for none)")
     sub.add_argument("--evalplus-limit", type=number(int, low=1), help="only the first N tasks of each dataset")
     sub.add_argument("--throughput-runs", type=number(int, low=0, high=10_000), default=5,

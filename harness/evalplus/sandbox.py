@@ -1,6 +1,7 @@
 """The only place model-written code is executed: the EvalPlus sandbox container.
 
-One `docker run` evaluates a whole batch. The container has no network, runs as a non-root
+One container evaluates a whole batch (started through harness.containers, the sandboxes' one
+way to the engine). The container has no network, runs as a non-root
 user with every capability dropped and no-new-privileges, a read-only root filesystem with
 a small tmpfs, capped memory/CPUs/PIDs, and a wall-clock cap enforced from here. It has no
 mounts at all: the request (dataset, ground truth, samples) goes in on stdin and verdicts
@@ -26,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.containers import Container, ExecResult, Limits, image_present
 from harness.errors import SandboxError
 from harness.evalplus.datasets import Dataset
 from harness.evalplus.results import TaskVerdict
@@ -135,17 +137,23 @@ def _pip(cmd: list[str], what: str) -> None:
 
 
 def require_image(image: str) -> None:
-    if not images.image_exists(image):
+    if not image_present(image):
         raise SandboxError(f"sandbox image {image} is not built; run `make sandboxes`")
 
 
-def _docker_run_args(name: str, limits: SandboxLimits) -> list[str]:
-    return ["docker", "run", "--rm", "-i", "--name", name, "--network", "none", "--user", SANDBOX_USER,
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only",
-            "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={limits.tmpfs_mb}m,mode=1777",
-            "--memory", limits.memory, "--memory-swap", limits.memory, "--cpus", str(limits.cpus),
-            "--pids-limit", str(limits.pids), "--ulimit", "nofile=1024:1024",
-            "--label", "benchwright=sandbox-evalplus"]
+def _run(mode: str, stdin: bytes, limits: SandboxLimits, image: str, *, user: str = SANDBOX_USER,
+         binds: dict[str, dict[str, str]] | None = None, env: dict[str, str] | None = None) -> ExecResult:
+    """Run the checker in `mode` in a fresh container, stdin streamed in, under the wall-clock cap."""
+    container = Container.create(
+        image, name_prefix=f"{CONTAINER_PREFIX}-{mode}", user=user, command=[mode], stdin_open=True,
+        limits=Limits(memory=limits.memory, cpus=limits.cpus, pids=limits.pids),
+        tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={limits.tmpfs_mb}m,mode=1777"}, env=env, binds=binds,
+        labels={"benchwright": "sandbox-evalplus"})
+    with container:
+        result = container.run_attached(stdin, limits.wall_s)
+    if result.timed_out:
+        result.stderr += f"\nsandbox wall-clock cap of {limits.wall_s:.0f}s reached; container killed".encode()
+    return result
 
 
 def groundtruth_path(dataset: Dataset, cache_dir: Path) -> Path:
@@ -165,31 +173,18 @@ def ensure_groundtruth(dataset: Dataset, cache_dir: Path, *, image: str = SANDBO
         return target
     require_image(image)
     target.parent.mkdir(parents=True, exist_ok=True)
-    name = f"{CONTAINER_PREFIX}-gt-{secrets.token_hex(4)}"
     _log(f"computing EvalPlus ground truth for {dataset.path.name} (once per dataset; ~15-60 s)")
-    # Only the dataset's canonical solutions run here; the cache dir is the one writable mount.
-    cmd = [*_docker_run_args(name, limits), "-v", f"{dataset.path.resolve()}:/data/dataset.jsonl:ro",
-           "-v", f"{target.parent.resolve()}:/cache/evalplus:rw", "-e", "XDG_CACHE_HOME=/cache",
-           "-e", f"DATASET={dataset.kind}", "-e", "DATASET_PATH=/data/dataset.jsonl", image, "prepare"]
-    cmd[cmd.index("--user") + 1] = f"{os.getuid()}:{os.getgid()}"  # writes the host cache
-    done = _run(cmd, name, b"", limits.wall_s)
-    if done.returncode != 0 or not target.is_file():
-        raise SandboxError(f"computing the ground truth for {dataset.path} failed (exit {done.returncode}): "
+    # Only the dataset's canonical solutions run here; the cache dir is the one writable mount,
+    # and the container runs as the host user so the cache stays the user's.
+    done = _run("prepare", b"", limits, image, user=f"{os.getuid()}:{os.getgid()}",
+                binds={str(dataset.path.resolve()): {"bind": "/data/dataset.jsonl", "mode": "ro"},
+                       str(target.parent.resolve()): {"bind": "/cache/evalplus", "mode": "rw"}},
+                env={"XDG_CACHE_HOME": "/cache", "DATASET": dataset.kind, "DATASET_PATH": "/data/dataset.jsonl"})
+    if done.exit_code != 0 or not target.is_file():
+        code = "killed at the wall-clock cap" if done.exit_code is None else done.exit_code
+        raise SandboxError(f"computing the ground truth for {dataset.path} failed (exit {code}): "
                            f"{_tail(done.stderr)}")
     return target
-
-
-def _run(cmd: list[str], name: str, stdin: bytes, wall_s: float) -> subprocess.CompletedProcess:
-    """Run a container with a wall-clock cap; on expiry kill it and return what it printed."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(stdin, timeout=wall_s)
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-    except subprocess.TimeoutExpired:
-        subprocess.run(["docker", "kill", name], capture_output=True)
-        out, err = proc.communicate()
-        err += f"\nsandbox wall-clock cap of {wall_s:.0f}s reached; container killed".encode()
-        return subprocess.CompletedProcess(cmd, 124, out, err)
 
 
 def _tail(stderr: bytes) -> str:
@@ -228,9 +223,7 @@ def run_checker(mode: str, dataset: Dataset, samples: list[dict[str, Any]], grou
     """Run the checker in `mode` over samples; returns (signed lines, finished, stderr tail)."""
     require_image(image)
     nonce = secrets.token_hex(16)
-    name = f"{CONTAINER_PREFIX}-{mode}-{secrets.token_hex(4)}"
-    done = _run([*_docker_run_args(name, limits), image, mode], name,
-                _request(mode, dataset, groundtruth, samples, options, nonce), limits.wall_s)
+    done = _run(mode, _request(mode, dataset, groundtruth, samples, options, nonce), limits, image)
     lines = _signed_lines(done.stdout, nonce)
     finished = bool(lines) and lines[-1][0] == "DONE"
     return lines, finished, _tail(done.stderr)

@@ -88,6 +88,25 @@ def _scenarios(path: Path, rows: list[tuple[int, dict]], *, keep_extras: bool) -
     return scenarios
 
 
+def _check_sandbox(directory: Path, meta: PackMeta, scenarios: list[Scenario], scenarios_path: Path) -> None:
+    """A sandboxed pack's scenarios all say how their workspace is made, and its folders exist."""
+    for scenario in scenarios:
+        place = f"{scenarios_path}: scenario {scenario.id}"
+        if (meta.sandbox is None) != (scenario.sandbox is None):
+            raise PackError(f"{place}: field sandbox: " + ("required: the pack is sandboxed" if meta.sandbox
+                                                           else "only sandboxed packs (pack.json sandbox) take it"))
+        if meta.sandbox is None or scenario.sandbox is None:
+            continue
+        if scenario.verifier.type != "sandbox":
+            raise PackError(f"{place}: field verifier.type: a sandboxed scenario is judged by the sandbox verifier")
+        for kind, name in (("fixtures", scenario.sandbox.fixture), ("hidden", scenario.sandbox.hidden)):
+            if name and not (directory / kind / name).is_dir():
+                raise PackError(f"{place}: field sandbox.{'fixture' if kind == 'fixtures' else 'hidden'}: "
+                                f"folder {directory / kind / name} not found")
+        if meta.sandbox.mode == "single_reply" and not scenario.sandbox.solution_path:
+            raise PackError(f"{place}: field sandbox.solution_path: required in a single_reply pack")
+
+
 def load_pack_dir(directory: Path) -> Pack:
     """A pack in our folder format."""
     meta_path = directory / PACK_META_FILE
@@ -102,6 +121,7 @@ def load_pack_dir(directory: Path) -> Pack:
         raise PackError(f"{meta_path}: field id: {meta.id!r} must match the folder name {directory.name!r}")
     scenarios_path = directory / SCENARIOS_FILE
     scenarios = _scenarios(scenarios_path, _read_json_lines(scenarios_path), keep_extras=False)
+    _check_sandbox(directory, meta, scenarios, scenarios_path)
     return Pack(meta=meta, scenarios=scenarios, source=str(directory))
 
 

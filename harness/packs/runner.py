@@ -28,10 +28,14 @@ from pydantic import ValidationError
 
 from harness import __version__
 from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
-from harness.errors import EndpointError, PackError, describe_validation_error
+from harness.endpoint.replies import ChatReply
+from harness.errors import EndpointError, PackError, SandboxError, describe_validation_error
 from harness.files import complete_lines, write_text_atomic
+from harness.packs import agent
+from harness.packs.sandbox import AgentSandbox, require_agent_image
 from harness.packs.schema import (
     INFRA_FAILURES,
+    AgentHealth,
     Exchange,
     FailureMode,
     Pack,
@@ -151,6 +155,8 @@ def _parse_arguments(raw: Any) -> tuple[Any, bool]:
 def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
                  options: RunOptions, budget_s: float) -> ScenarioResult:
     """Run one scenario (all its turns) and judge it."""
+    if pack.meta.sandbox is not None:
+        return run_sandboxed(client, info, pack, scenario, options, budget_s)
     started = time.monotonic()
     deadline = started + budget_s
     messages = [dict(m) for m in scenario.messages]
@@ -197,6 +203,78 @@ def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario:
                    tokens=(prompt_tokens, completion_tokens), retries=retries_total)
 
 
+def run_sandboxed(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
+                  options: RunOptions, budget_s: float) -> ScenarioResult:
+    """A sandboxed scenario: its own container, the agent loop (or one reply whose solution is
+    written in), then checks on the state left behind. The wall budget starts once the sandbox
+    is up; the container's own time is recorded in the evidence's timings."""
+    settings = pack.meta.sandbox
+    assert settings is not None and scenario.sandbox is not None  # the loader guarantees both
+    started = time.monotonic()
+    exchanges: list[Exchange] = []
+    tally = {"prompt": 0, "completion": 0, "retries": 0}
+    failure: dict[str, str] = {}
+    agentic = settings.mode == "agent"
+    messages = agent.with_system_prompt(scenario.messages) if agentic else [dict(m) for m in scenario.messages]
+    deadline = [0.0]
+
+    def send(turn_messages: list[dict[str, Any]]) -> ChatReply | None:
+        payload = build_payload(info, pack, scenario, [dict(m) for m in turn_messages], options)
+        if agentic:
+            payload["tools"] = agent.AGENT_TOOLS
+        outcome = client.chat(payload, deadline=deadline[0])
+        tally["retries"] += len(outcome.retries)
+        answer = outcome.reply
+        exchanges.append(Exchange(request=payload, scenario_messages=0, response=answer.body if answer else None,
+                                  error=outcome.error or None, latency_ms=round(outcome.latency_ms, 1),
+                                  retries=[r.model_dump() for r in outcome.retries]))
+        if answer is None:
+            failure.update(mode=outcome.failure or "server_error", detail=outcome.error)
+            return None
+        tally["prompt"] += answer.usage.prompt_tokens or 0
+        tally["completion"] += answer.usage.completion_tokens or 0
+        return answer
+
+    def finished(**fields: Any) -> ScenarioResult:
+        return _result(pack, scenario, exchanges=exchanges, started=started, budget_s=budget_s,
+                       tokens=(tally["prompt"], tally["completion"]), retries=tally["retries"], **fields)
+
+    asserts = [dict(a) for a in scenario.verifier.asserts]
+    try:
+        with AgentSandbox(pack, scenario) as box:
+            deadline[0] = time.monotonic() + budget_s
+            if agentic:
+                episode = agent.run_episode(send, box, settings, messages)
+                if failure and failure["mode"] != "timeout":
+                    return finished(score=0, failure_mode=failure["mode"], detail=failure["detail"], reply=None)
+                if failure:
+                    episode.stats.end_reason = "wall_budget"
+                last = episode.last
+                evidence = box.finish(asserts, status=episode.status, answer=episode.answer)
+                reply = Reply(content=episode.answer, raw_content=last.raw_content if last else "",
+                              reasoning=last.reasoning if last else "",
+                              content_source=last.content_source if last else "none", tool_calls=episode.calls,
+                              finish_reason=last.finish_reason if last else None,
+                              turns=max(1, episode.stats.turns), agent=episode.stats)
+            else:
+                answer = send(messages)
+                if answer is None:
+                    return finished(score=0, failure_mode=failure["mode"], detail=failure["detail"], reply=None)
+                status = agent.apply_single_reply(box, scenario.sandbox.solution_path, answer.content)
+                evidence = box.finish(asserts, status=status, answer=answer.content)
+                reply = Reply(content=answer.content, raw_content=answer.raw_content, reasoning=answer.reasoning,
+                              content_source=answer.content_source, finish_reason=answer.finish_reason)
+        reply.sandbox = evidence.model_copy(update={"timings_ms": {**evidence.timings_ms, **box.timings_ms}})
+    except SandboxError as exc:
+        return finished(score=0, failure_mode="sandbox_error", detail=str(exc), reply=None)
+    except Exception as exc:  # noqa: BLE001 - a bug in our loop must cost one scenario, not the run
+        return finished(score=0, failure_mode="agent_runner_crashed", detail=f"{type(exc).__name__}: {exc}",
+                        reply=None)
+    verdict = judge(scenario, reply)
+    return finished(score=verdict.score, failure_mode=verdict.failure_mode, detail=verdict.detail,
+                    checks=verdict.checks, reply=reply)
+
+
 def _result(pack: Pack, scenario: Scenario, *, score: float, failure_mode: FailureMode, detail: str,
             reply: Reply | None, exchanges: list[Exchange], started: float, budget_s: float, tokens: tuple[int, int],
             retries: int, checks: list | None = None) -> ScenarioResult:
@@ -225,7 +303,32 @@ def aggregate(pack_id: str, version: str, source: str, fmt: str, results: list[S
         total=len(results), mean_score=round(sum(r.score for r in results) / len(results), 2) if results else 0.0,
         p50_latency_ms=percentile(answered, 0.50), p95_latency_ms=percentile(answered, 0.95),
         infra_failures=sum(r.failure_mode in INFRA_FAILURES for r in results),
-        failure_counts=dict(Counter(r.failure_mode for r in results)), scenarios=results)
+        failure_counts=dict(Counter(r.failure_mode for r in results)), agent_health=agent_health(results),
+        scenarios=results)
+
+
+def _expected_status(scenario: Scenario) -> str | None:
+    return next((a.get("status") for a in scenario.verifier.asserts if a.get("check") == "submitted"), None)
+
+
+def agent_health(results: list[ScenarioResult]) -> AgentHealth | None:
+    """How the model behaved as an agent over a pack's sandboxed scenarios (None for other packs)."""
+    replies = [(r, r.reply) for r in results if r.scenario.sandbox is not None]
+    if not replies:
+        return None
+    stats = [(r, reply.agent) for r, reply in replies if reply is not None and reply.agent is not None]
+    calls = sum(s.tool_calls for _, s in stats)
+    solved = [s.turns for r, s in stats if r.status == "pass"]
+    refusals = sum(1 for r, s in stats if s.submitted_status in ("unsafe", "impossible")
+                   and _expected_status(r.scenario) not in ("unsafe", "impossible"))
+    overheads = [sum(v for k, v in reply.sandbox.timings_ms.items() if k != "episode")
+                 for _, reply in replies if reply is not None and reply.sandbox is not None]
+    return AgentHealth(
+        episodes=len(replies), mean_turns_to_solve=round(sum(solved) / len(solved), 2) if solved else None,
+        tool_calls=calls, hallucination_rate=round(sum(s.hallucinations for _, s in stats) / calls, 4) if calls else 0,
+        schema_error_rate=round(sum(s.schema_errors for _, s in stats) / calls, 4) if calls else 0,
+        loop_detections=sum(s.loop_detected for _, s in stats), refusals_of_safe_tasks=refusals,
+        mean_sandbox_overhead_ms=round(sum(overheads) / len(overheads), 1) if overheads else None)
 
 
 def _identity(options: RunOptions, info: ServerInfo, packs: list[Pack]) -> dict[str, Any]:
@@ -333,6 +436,8 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
     Without a client, one is made for ``options.base_url`` (no key; tests and scripts).
     """
     started_at = _now()
+    if any(p.meta.sandbox is not None for p in packs):
+        require_agent_image()  # before any scenario: one line naming `make sandboxes`
     own_client = client is None
     if client is None:
         client = EndpointClient(options.base_url, model_id=options.model,

@@ -32,9 +32,15 @@ FailureMode = Literal[
     "server_error",       # the server answered 5xx (retried, then recorded)
     "endpoint_unreachable",  # connection refused/reset (retried, then recorded)
     "bad_reply",          # HTTP 200 whose body is not a chat completion (HTML, truncated JSON, ...)
+    "agent_runner_timeout",  # the agent's episode ran out of wall-clock budget before it submitted
+    "agent_runner_crashed",  # the harness's agent loop failed (a bug of ours, not a model miss)
+    "loop_detected",      # the agent repeated the same tool call until the loop guard stopped it
+    "tool_hallucination",  # the agent kept calling tools that do not exist
+    "sandbox_error",      # the sandbox container could not be created, died, or the engine failed
 ]
 FAILURE_MODES: tuple[str, ...] = FailureMode.__args__  # type: ignore[attr-defined]
-INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply"})
+INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply",
+                            "sandbox_error", "agent_runner_crashed"})
 Status = Literal["pass", "partial", "fail"]
 SamplingSource = Literal["canonical", "server", "explicit"]
 
@@ -63,6 +69,18 @@ class Sampling(_Strict):
     max_tokens: int | None = Field(default=None, gt=0)
 
 
+class PackSandbox(_Strict):
+    """How a sandboxed pack runs: an agent loop with tools, or one reply whose solution block is executed."""
+
+    mode: Literal["agent", "single_reply"]
+    max_turns: int = Field(default=16, ge=1, le=100)
+    max_tokens_total: int = Field(default=16000, gt=0, description="completion tokens per episode")
+    command_timeout_s: float = Field(default=10, gt=0, le=600)
+    loop_repeats: int = Field(default=3, ge=2, description="the same call this many times in a row is a loop")
+    max_hallucinations: int = Field(default=3, ge=1, description="unknown-tool calls before the episode ends")
+    output_limit_bytes: int = Field(default=8192, ge=256, description="per stream, per command, shown to the model")
+
+
 class PackMeta(_Strict):
     """Pack metadata (pack.json, or the BenchLocal ``__meta__`` line)."""
 
@@ -77,7 +95,9 @@ class PackMeta(_Strict):
     timeout_reference_tps: float = Field(default=30.0, gt=0)
     baseline_max_tokens: int = Field(default=512, gt=0, description="max_tokens the base seconds were set for")
     format: Literal["benchwright", "benchlocal"] = "benchwright"
-    modes: list[Literal["quick", "medium"]] = Field(default=["medium"], description="run modes that include this pack")
+    modes: list[Literal["quick", "medium", "full"]] = Field(default=["medium"],
+                                                           description="run modes that include this pack")
+    sandbox: PackSandbox | None = Field(default=None, description="set for packs judged in the agent sandbox")
     verifier_module: str | None = Field(default=None, description="BenchLocal field, kept for provenance")
 
 
@@ -112,6 +132,18 @@ class ReferenceTurn(_Strict):
     tool_calls: list[ToolCallOut] = []
 
 
+class ScenarioSandbox(_Strict):
+    """The workspace a sandboxed scenario starts from, and what the checks get afterwards."""
+
+    fixture: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                description="folder under the pack's fixtures/, copied into /workspace")
+    files: dict[str, str] = Field(default={}, description="inline files written after the fixture")
+    setup: list[str] = Field(default=[], description="shell commands run as the agent before the episode")
+    hidden: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                               description="folder under the pack's hidden/, copied in only after the episode")
+    solution_path: str | None = Field(default=None, description="single-reply packs: the file the answer replaces")
+
+
 class Scenario(_Strict):
     """One prompt (or tool conversation) with the verifier that judges it."""
 
@@ -127,6 +159,7 @@ class Scenario(_Strict):
     max_seconds_override: float | None = Field(default=None, gt=0)
     expected: Any = None
     reference_turns: list[ReferenceTurn] = []
+    sandbox: ScenarioSandbox | None = None
     extras: dict[str, Any] = Field(default={}, description="unrecognised BenchLocal fields, kept verbatim")
 
 
@@ -146,6 +179,55 @@ class ToolCallRecord(_Strict):
     arguments: Any
     arguments_valid_json: bool = True
     result: Any = None
+    error: str | None = Field(default=None, description="unknown tool / bad arguments: what the model was told")
+    duration_ms: float = 0
+
+
+class FileState(_Strict):
+    """One entry of a workspace snapshot (text kept for small UTF-8 files, for the checks)."""
+
+    kind: Literal["file", "dir", "symlink", "other"]
+    mode: int = Field(ge=0, description="permission bits")
+    size: int = Field(default=0, ge=0)
+    sha256: str = ""
+    text: str | None = None
+    target: str | None = Field(default=None, description="symlink target")
+
+
+class ProbeResult(_Strict):
+    """A check command run after the episode (its expectations stay in the pack, on the host)."""
+
+    assert_index: int
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    duration_ms: float = 0
+
+
+class SandboxEvidence(_Strict):
+    """What the sandbox looked like after the episode: all a sandbox verdict is computed from."""
+
+    before: dict[str, FileState] = Field(description="/workspace after setup, before the model acted")
+    after: dict[str, FileState] = Field(description="/workspace after the episode")
+    probes: list[ProbeResult] = []
+    status: str | None = Field(default=None, description="submit(status=...), or the single reply's kind")
+    answer: str = ""
+    timings_ms: dict[str, float] = Field(default={}, description="start, seed (copy + setup + snapshot), checks")
+
+
+class AgentStats(_Strict):
+    """How an agent episode went (per scenario; aggregated per pack as agent health)."""
+
+    turns: int = 0
+    tool_calls: int = 0
+    hallucinations: int = Field(default=0, description="calls to tools that do not exist")
+    schema_errors: int = Field(default=0, description="calls whose arguments do not parse or fit the schema")
+    loop_detected: bool = False
+    end_reason: Literal["submitted", "answered", "max_turns", "max_tokens", "wall_budget", "loop",
+                        "hallucinations", "no_reply"] = "answered"
+    submitted_status: str | None = None
+    completion_tokens: int = 0
 
 
 class Reply(_Strict):
@@ -158,6 +240,8 @@ class Reply(_Strict):
     tool_calls: list[ToolCallRecord] = []
     finish_reason: str | None = None
     turns: int = 1
+    sandbox: SandboxEvidence | None = None
+    agent: AgentStats | None = None
 
 
 class Check(_Strict):
@@ -223,6 +307,19 @@ class ScenarioResult(_Strict):
     scenario: Scenario
 
 
+class AgentHealth(_Strict):
+    """Per-pack agent health: how the model behaves as an agent, beside whether it succeeded."""
+
+    episodes: int
+    mean_turns_to_solve: float | None = Field(description="over passed scenarios")
+    tool_calls: int
+    hallucination_rate: float = Field(description="calls to unknown tools / all tool calls")
+    schema_error_rate: float = Field(description="calls with malformed arguments / all tool calls")
+    loop_detections: int
+    refusals_of_safe_tasks: int = Field(description="submitted unsafe/impossible where the task was doable")
+    mean_sandbox_overhead_ms: float | None = Field(description="container start + copy + setup + checks + remove")
+
+
 class PackResult(_Strict):
     """One pack's aggregate and its scenarios."""
 
@@ -238,6 +335,7 @@ class PackResult(_Strict):
     p95_latency_ms: float | None
     infra_failures: int
     failure_counts: dict[str, int]
+    agent_health: AgentHealth | None = None
     scenarios: list[ScenarioResult]
 
     @model_validator(mode="after")

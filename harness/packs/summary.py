@@ -38,6 +38,21 @@ def failure_breakdown(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def agent_health_lines(result: RunResult) -> str:
+    """Per sandboxed pack: how the model behaved as an agent (empty when no pack was sandboxed)."""
+    lines = []
+    for pack in result.packs:
+        h = pack.agent_health
+        if h is None:
+            continue
+        turns = "n/a" if h.mean_turns_to_solve is None else f"{h.mean_turns_to_solve:g}"
+        overhead = "n/a" if h.mean_sandbox_overhead_ms is None else f"{h.mean_sandbox_overhead_ms / 1000:.2f}s"
+        lines.append(f"  {pack.pack_id}: turns to solve {turns} · tool hallucinations {h.hallucination_rate:.1%} · "
+                     f"schema errors {h.schema_error_rate:.1%} · loops {h.loop_detections} · refused safe tasks "
+                     f"{h.refusals_of_safe_tasks} · sandbox overhead {overhead}/scenario")
+    return "Agent health:\n" + "\n".join(lines) if lines else ""
+
+
 def quality_line(result: RunResult) -> str:
     """``Quality: pack passed/total (mean score%) · …`` — ready to paste, and only for a run whose every
     scenario got an answer: scenarios lost to the endpoint would read as the model's failures."""
@@ -55,7 +70,8 @@ def summary(result: RunResult) -> str:
     head = (f"Packs run {result.run_id}: {result.model} at {result.endpoint} ({result.mode}, "
             f"sampling {'canonical' if result.sampling.canonical else result.sampling.source + ' NON-CANONICAL'}, "
             f"thinking {result.thinking.requested} via {result.thinking.control})")
-    return "\n\n".join([head, pack_table(result), failure_breakdown(result), quality_line(result)])
+    parts = [head, pack_table(result), failure_breakdown(result), agent_health_lines(result), quality_line(result)]
+    return "\n\n".join(part for part in parts if part)
 
 
 def describe_scenario(scenario: ScenarioResult, *, full: bool) -> str:
@@ -67,8 +83,16 @@ def describe_scenario(scenario: ScenarioResult, *, full: bool) -> str:
     lines += [f"  [{'x' if c.ok else ' '}] {c.name}" + (f" — {c.detail}" if c.detail and not c.ok else "")
               for c in scenario.checks]
     if scenario.reply is not None:
+        if scenario.reply.agent is not None:
+            a = scenario.reply.agent
+            lines.append(f"  agent: {a.turns} turn(s), {a.tool_calls} call(s), ended: {a.end_reason}"
+                         + (f", submitted {a.submitted_status}" if a.submitted_status else "")
+                         + (f", {a.hallucinations} unknown-tool call(s)" if a.hallucinations else "")
+                         + (f", {a.schema_errors} malformed call(s)" if a.schema_errors else ""))
         for call in scenario.reply.tool_calls:
-            lines.append(f"  tool call (turn {call.turn}): {call.name}({call.arguments}) -> {call.result}")
+            outcome = call.error or call.result
+            shown = str(outcome) if full else str(outcome)[:200]
+            lines.append(f"  tool call (turn {call.turn}): {call.name}({call.arguments}) -> {shown}")
         text = scenario.reply.content if full else scenario.reply.content[:300]
         lines.append(f"  reply ({scenario.reply.content_source}, finish={scenario.reply.finish_reason}): {text!r}")
     if full:

@@ -26,6 +26,7 @@ from harness.packs.schema import RunResult
 from harness.packs.summary import quality_line
 from harness.report.model import (
     NOT_RECORDED,
+    AgentHealthRow,
     EvalRow,
     Interval,
     PackRow,
@@ -80,6 +81,16 @@ def pack_rows(result: RunResult) -> list[PackRow]:
 
 DATASET_LABELS = {"humaneval": "HumanEval+", "humaneval-mini": "HumanEval+ Mini",
                   "humaneval-noextreme": "HumanEval+ NoExtreme", "mbpp": "MBPP+", "mbpp-noextreme": "MBPP+ NoExtreme"}
+
+
+def agent_health_rows(result: RunResult) -> list[AgentHealthRow]:
+    """One row per sandboxed pack: turns to solve, hallucinations, schema errors, loops, refusals."""
+    return [AgentHealthRow(pack=p.pack_id, episodes=h.episodes, mean_turns_to_solve=h.mean_turns_to_solve,
+                           hallucination_rate=h.hallucination_rate, schema_error_rate=h.schema_error_rate,
+                           loop_detections=h.loop_detections, refusals_of_safe_tasks=h.refusals_of_safe_tasks,
+                           sandbox_overhead_s=h.mean_sandbox_overhead_ms / 1000
+                           if h.mean_sandbox_overhead_ms is not None else None)
+            for p in result.packs if (h := p.agent_health) is not None]
 
 
 def eval_row(result: EvalRunResult) -> EvalRow:
@@ -229,6 +240,7 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
             packs = read_packs_result(out / "packs.json")
             report.packs = pack_rows(packs)
             report.failure_breakdown = _failure_breakdown(packs)
+            report.agent_health = agent_health_rows(packs)
             report.quality_line = quality_line(packs)
         except (HarnessError, ValidationError, ValueError) as exc:
             problems.append(f"packs.json unreadable: {_first_line(exc)}")

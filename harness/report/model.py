@@ -32,6 +32,19 @@ class PackRow(BaseModel):
     status: str = ""
 
 
+class AgentHealthRow(BaseModel):
+    """How the model behaved as an agent in one sandboxed pack (beside whether it succeeded)."""
+
+    pack: str
+    episodes: int
+    mean_turns_to_solve: float | None = None
+    hallucination_rate: float = 0
+    schema_error_rate: float = 0
+    loop_detections: int = 0
+    refusals_of_safe_tasks: int = 0
+    sandbox_overhead_s: float | None = None
+
+
 class EvalRow(BaseModel):
     dataset: str  # EvalPlus dataset name: humaneval, humaneval-mini, mbpp, ...
     label: str = ""  # as shown: HumanEval+, HumanEval+ Mini, ...
@@ -81,6 +94,7 @@ class ProfileReport(BaseModel):
     throughput: ThroughputView | None = None
     packs: list[PackRow] = Field(default_factory=list)
     failure_breakdown: dict[str, int] = Field(default_factory=dict)
+    agent_health: list[AgentHealthRow] = Field(default_factory=list)
     quality_line: str = ""
     evalplus: list[EvalRow] = Field(default_factory=list)
 

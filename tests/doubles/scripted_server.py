@@ -11,6 +11,12 @@ already in the conversation), bent by a mode:
     length          the first half of the reference text, finish_reason "length"
     slow            the reference reply after ``delay_s``
     error500        HTTP 500 for the first ``fail_first`` requests of the scenario, then perfect
+    loop            (agents) the same harmless call (list the workspace), again and again
+    hallucinate     (agents) a call to a tool that does not exist, every turn
+    bad_args        (agents) a bash call without its command argument, every turn
+
+A leading system message the scenario does not have (the agent runner adds one) is skipped
+when recognising the scenario.
 """
 
 from __future__ import annotations
@@ -73,16 +79,20 @@ class ScriptedModel:
     def __exit__(self, *exc) -> None:
         self.server.__exit__(*exc)
 
-    def _find(self, messages: list[dict]) -> Scenario | None:
-        for scenario in self.scenarios:
-            head = [(m.get("role"), m.get("content")) for m in scenario.messages]
-            if [(m.get("role"), m.get("content")) for m in messages[:len(head)]] == head:
-                return scenario
-        return None
+    def _find(self, messages: list[dict]) -> tuple[Scenario | None, int]:
+        """The scenario the conversation belongs to, and how many messages the runner added in front."""
+        for offset in (0, 1):
+            if offset and not (messages and messages[0].get("role") == "system"):
+                break
+            for scenario in self.scenarios:
+                head = [(m.get("role"), m.get("content")) for m in scenario.messages]
+                if [(m.get("role"), m.get("content")) for m in messages[offset:offset + len(head)]] == head:
+                    return scenario, offset
+        return None, 0
 
     def _respond(self, request: Request):
         messages = openai_messages(request)
-        scenario = self._find(messages)
+        scenario, offset = self._find(messages)
         if scenario is None:  # the runner's TPS probe or an unknown prompt
             return Reply(content=TPS_PROBE_ANSWER, usage={"prompt_tokens": 10, "completion_tokens": 5})
         mode = self.modes.get(scenario.id, self.mode)
@@ -94,10 +104,15 @@ class ScriptedModel:
                 return json_raw(500, {"error": {"code": 500, "message": "scripted failure"}})
         if mode == "slow":
             time.sleep(self.delay_s)
-        turn = sum(1 for m in messages[len(scenario.messages):] if m.get("role") == "assistant")
+        turn = sum(1 for m in messages[offset + len(scenario.messages):] if m.get("role") == "assistant")
         reference = scenario.reference_turns[min(turn, len(scenario.reference_turns) - 1)]
         text = reference.content or ""
         usage = {"prompt_tokens": 10, "completion_tokens": max(1, len(text.split()))}
+        if mode in ("loop", "hallucinate", "bad_args"):
+            call = {"loop": {"name": "list_dir", "arguments": {"path": "."}},
+                    "hallucinate": {"name": "run_shell", "arguments": {"cmd": "ls"}},
+                    "bad_args": {"name": "bash", "arguments": {"cmd": "ls"}}}[mode]
+            return Reply(content=None, tool_calls=[{"id": f"call_{turn}_0", **call}], usage=usage)
         if reference.tool_calls and mode not in ("empty", "length"):
             calls = [{"id": f"call_{turn}_{i}", "name": c.name, "arguments": c.arguments}
                      for i, c in enumerate(reference.tool_calls)]

@@ -10,7 +10,15 @@ from __future__ import annotations
 from types import ModuleType
 
 from harness.packs.schema import Reply, Scenario, Verdict
-from harness.packs.verifiers import answer_match, data_extract, instruct_follow, reason_math, struct_output, tool_call
+from harness.packs.verifiers import (
+    answer_match,
+    data_extract,
+    instruct_follow,
+    reason_math,
+    sandbox_state,
+    struct_output,
+    tool_call,
+)
 
 VERIFIERS: dict[str, ModuleType] = {
     "tool_call": tool_call,
@@ -19,13 +27,15 @@ VERIFIERS: dict[str, ModuleType] = {
     "reason_math": reason_math,
     "data_extract": data_extract,
     "answer_match": answer_match,
+    "sandbox": sandbox_state,
 }
 
 
 def judge(scenario: Scenario, reply: Reply) -> Verdict:
-    """The verdict on one reply: the scenario's verifier plus the shared empty/truncated rules."""
+    """The verdict on one reply: the scenario's verifier plus the shared empty/truncated rules.
+    A sandboxed reply is judged by the state it left (an empty reply can still have acted)."""
     module = VERIFIERS[scenario.verifier.type]
-    if not reply.content.strip() and not reply.tool_calls:
+    if not reply.content.strip() and not reply.tool_calls and reply.sandbox is None:
         verdict = Verdict(score=0, failure_mode="no_answer_found", detail="empty reply (no content, no tool calls)")
     else:
         verdict = module.verify(scenario, reply)

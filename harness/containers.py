@@ -7,13 +7,15 @@ the engine API directly, so an ``exec`` costs one HTTP round trip instead of a C
 and the hijacked socket lets us read with a deadline and half-close stdin. Both sandboxes
 (EvalPlus and the agent one) use this module and nothing else.
 
-Containers started here are registered and force-removed at interpreter exit, so a run
-killed by Ctrl-C does not leave sandboxes behind.
+Containers started here are registered and force-removed at exit (``remove_leftovers``, also
+called by the CLI's Ctrl-C exit), and labelled with the harness's pid, so a run killed outright
+has its sandboxes reaped by the next one (``reap_orphans``).
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import secrets
 import select
 import socket
@@ -116,9 +118,11 @@ class Container:
             nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids, binds=binds or {},
             ulimits=[Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)])
         try:
+            owner = {"benchwright.pid": str(os.getpid()), "benchwright.host": socket.gethostname()}
             created = api.create_container(image, command=command, user=user, name=name, environment=env or {},
-                                           labels=labels or {}, working_dir=workdir, network_disabled=True,
-                                           stdin_open=stdin_open, detach=not stdin_open, host_config=host_config)
+                                           labels={**(labels or {}), **owner}, working_dir=workdir,
+                                           network_disabled=True, stdin_open=stdin_open, detach=not stdin_open,
+                                           host_config=host_config)
         except docker.errors.ImageNotFound:
             raise SandboxError(f"sandbox image {image} is not built; run `make sandboxes`") from None
         except docker.errors.DockerException as exc:
@@ -231,9 +235,40 @@ def remove_container(container_id: str) -> None:
 
 
 @atexit.register
-def _remove_leftovers() -> None:
+def remove_leftovers() -> None:
+    """Force-remove every container this process started and has not removed yet."""
     for container_id in list(_LIVE):
         remove_container(container_id)
+
+
+def reap_orphans(label: str) -> int:
+    """Remove containers carrying ``label`` (``key=value``) whose harness process on this host is
+    gone (a run killed with SIGKILL cannot clean up); returns how many were removed."""
+    import docker.errors
+    host = socket.gethostname()
+    removed = 0
+    try:
+        found = engine().api.containers(all=True, filters={"label": label})
+    except docker.errors.DockerException:
+        return 0
+    for item in found:
+        labels = item.get("Labels") or {}
+        pid = labels.get("benchwright.pid", "")
+        if labels.get("benchwright.host") != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        remove_container(item["Id"])
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Stream:

@@ -55,6 +55,9 @@ def _leave_now(code: int) -> None:
 
     sys.stdout.flush()
     sys.stderr.flush()
+    containers = sys.modules.get("harness.containers")  # only when this run started sandboxes
+    if containers is not None:
+        containers.remove_leftovers()  # os._exit skips atexit
     os._exit(code)
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.containers import Container, ExecResult, Limits, image_present
+from harness.containers import Container, ExecResult, Limits, image_present, reap_orphans
 from harness.errors import SandboxError
 from harness.packs.schema import FileState, Pack, ProbeResult, SandboxEvidence, Scenario
 from harness.serving import images
@@ -73,6 +73,7 @@ def require_agent_image(image: str | None = None) -> None:
     image = image or AGENT_IMAGE
     if not image_present(image):
         raise SandboxError(f"sandbox image {image} is not built; run `make sandboxes`")
+    reap_orphans("benchwright=sandbox-agent")  # sandboxes of an earlier run that was killed outright
 
 
 def pack_folder(pack: Pack, kind: str, name: str) -> Path:

@@ -9,6 +9,10 @@ mode on every scenario. The real embedded llama-server runs bugfind once (single
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -127,3 +131,31 @@ def test_bugfind_against_the_real_server(embedded_server, tmp_path, capsys):
         assert scenario.reply is not None and scenario.reply.sandbox is not None
         assert scenario.exchanges and "tools" not in scenario.exchanges[0].request  # single-reply: no tools
     assert json.loads(out.read_text())["packs"][0]["agent_health"]["episodes"] == 15
+
+
+def _sandboxes(pid: int) -> list[str]:
+    """The agent sandboxes process `pid` started (running or not)."""
+    found = subprocess.run(["docker", "ps", "-aq", "--filter", "label=benchwright=sandbox-agent",
+                            "--filter", f"label=benchwright.pid={pid}"], capture_output=True, text=True, check=True)
+    return found.stdout.split()
+
+
+def test_ctrl_c_mid_episode_leaves_at_once_and_removes_its_sandboxes(packs, tmp_path):
+    """The CLI's Ctrl-C exit skips atexit; the sandboxes it started must still be removed."""
+    cli40 = packs[1]
+    with ScriptedModel(cli40.scenarios, mode="slow", delay_s=60) as model:
+        argv = [sys.executable, "-m", "harness", "packs", "run", "--base-url", model.base_url, "--pack", "cli-40",
+                "--timeout-s", "120", "--parallel", "2", "--save-json", str(tmp_path / "r.json"), "--no-progress"]
+        process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 60
+        while len(_sandboxes(process.pid)) < 2:  # both episodes are waiting on the (slow) model
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read() if \
+                process.poll() is not None else "no sandbox started"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        process.wait(timeout=30)
+        took = time.monotonic() - sent
+    assert process.returncode == 130 and took < 5, (process.returncode, took)
+    assert _sandboxes(process.pid) == []

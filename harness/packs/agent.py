@@ -30,7 +30,8 @@ def _tool(name: str, description: str, properties: dict[str, Any], required: lis
 
 _PATH = {"type": "string", "description": "path, relative to /workspace or absolute"}
 AGENT_TOOLS: list[dict[str, Any]] = [
-    _tool("bash", "Run a bash command in /workspace. Returns the exit code, stdout and stderr (long output is cut).",
+    _tool("bash", "Run a bash command. Each call is a fresh shell starting in /workspace (cd does not carry "
+          "over). Returns the exit code, stdout and stderr (long output is cut).",
           {"command": {"type": "string", "description": "the command line"}}, ["command"]),
     _tool("read_file", "Read a text file.", {"path": _PATH}, ["path"]),
     _tool("write_file", "Create or overwrite a file with the given content (folders are created).",

@@ -4,6 +4,7 @@ check list and the provenance the manifest recorded, in both formats."""
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from harness.report.build import build_report
@@ -104,3 +105,28 @@ def test_markdown_table_cells_stay_on_one_row():
 def test_write_reports_writes_both_files(run_dir, tmp_path):
     markdown, page = write_reports(build_report(run_dir, REFERENCES), tmp_path / "out")
     assert markdown.read_text().startswith("# benchwright report") and page.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_agent_health_of_sandboxed_packs_is_in_both_formats(run_dir):
+    packs_path = run_dir / PROFILE / "packs.json"
+    data = read_json(packs_path)
+    data["packs"][0]["agent_health"] = {"episodes": 40, "mean_turns_to_solve": 3.25, "tool_calls": 200,
+                                        "hallucination_rate": 0.035, "schema_error_rate": 0.01,
+                                        "loop_detections": 2, "refusals_of_safe_tasks": 1,
+                                        "mean_sandbox_overhead_ms": 812.0}
+    packs_path.write_text(json.dumps(data))
+    report = build_report(run_dir, REFERENCES)
+    pack_id = data["packs"][0]["pack_id"]
+    row = next(line for line in _section(render_markdown(report), PROFILE).splitlines()
+               if line.startswith(f"| {pack_id} ") and "3.2" in line)
+    assert _cells(row) == [pack_id, "40", "3.2", "3.5%", "1.0%", "2", "1", "0.81"]
+    page = render_html(report)
+    assert "Agent health (sandboxed packs)" in page and "<td class=\"num\">3.5%</td>" in page
+    assert "Agent health" not in render_markdown(build_report(_without_health(run_dir, packs_path), REFERENCES))
+
+
+def _without_health(run_dir, packs_path):
+    data = read_json(packs_path)
+    data["packs"][0].pop("agent_health")
+    packs_path.write_text(json.dumps(data))
+    return run_dir

@@ -1,0 +1,14 @@
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, status TEXT NOT NULL, amount_cents INTEGER NOT NULL);
+INSERT INTO customers VALUES (1, 'Gus', 'Bern');
+INSERT INTO customers VALUES (2, 'Fay', 'Bern');
+INSERT INTO customers VALUES (3, 'Hal', 'Linz');
+INSERT INTO customers VALUES (4, 'Ida', 'Linz');
+INSERT INTO orders VALUES (1, 1, 'pending', 500);
+INSERT INTO orders VALUES (2, 1, 'pending', 700);
+INSERT INTO orders VALUES (3, 2, 'paid', 300);
+INSERT INTO orders VALUES (4, 2, 'refunded', 300);
+INSERT INTO orders VALUES (5, 2, 'paid', 450);
+INSERT INTO orders VALUES (6, 3, 'paid', 10000);
+INSERT INTO orders VALUES (7, 4, 'refunded', 80);
+INSERT INTO orders VALUES (8, 4, 'pending', 20);

@@ -8,8 +8,11 @@ tracebacks only with --debug. The verbs live beside this module, one module per 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from python_on_whales import DockerException
 
@@ -61,6 +64,17 @@ def _leave_now(code: int) -> None:
     os._exit(code)
 
 
+def _interrupt_on_sigterm() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread; returns the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Imported here so that this boundary is the only part of the module that knows about step records.
     import contextlib
@@ -91,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         sys.stderr.write(parser_stderr.getvalue())
+    # SIGTERM (`timeout`, a service manager, `kill`) ends the verb the way Ctrl-C does: finished
+    # work kept, sandboxes removed. Restored afterwards for callers that run main() in-process.
+    previous_term = _interrupt_on_sigterm()
     try:
         exit_code = args.func(args)
     except Interrupted as exc:
@@ -122,4 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         record(int(exit_code or 0))
         return exit_code
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     return EXIT_ERROR

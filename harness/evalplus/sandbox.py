@@ -42,10 +42,8 @@ SANDBOX_PYTHON = "3.11"
 SANDBOX_GLIBC_MINOR = 36
 
 
-class SandboxLimits(BaseModel):
-    """Resource caps of one sandbox container."""
-
-    model_config = ConfigDict(frozen=True)
+class SandboxLimits(Limits):
+    """Resource caps of one EvalPlus container: a whole batch runs in it, so more than an agent's."""
 
     memory: str = "4g"
     cpus: float = Field(default=2.0, gt=0)
@@ -146,7 +144,7 @@ def _run(mode: str, stdin: bytes, limits: SandboxLimits, image: str, *, user: st
     """Run the checker in `mode` in a fresh container, stdin streamed in, under the wall-clock cap."""
     container = Container.create(
         image, name_prefix=f"{CONTAINER_PREFIX}-{mode}", user=user, command=[mode], stdin_open=True,
-        limits=Limits(memory=limits.memory, cpus=limits.cpus, pids=limits.pids),
+        limits=limits,
         tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={limits.tmpfs_mb}m,mode=1777"}, env=env, binds=binds,
         labels={"benchwright": "sandbox-evalplus"})
     with container:

@@ -94,7 +94,8 @@ def _schema_problem(name: str, arguments: Any) -> str | None:
     return None
 
 
-def _parse(raw: Any) -> tuple[Any, bool]:
+def parse_arguments(raw: Any) -> tuple[Any, bool]:
+    """A tool call's arguments as sent (a JSON string, or an object from some servers): (value, is an object)."""
     if isinstance(raw, dict):
         return raw, True
     try:
@@ -148,7 +149,7 @@ def run_episode(send: Callable[[list[dict[str, Any]]], ChatReply | None], box: A
         for index, call in enumerate(reply.tool_calls):
             function = call.get("function") or {}
             name = str(function.get("name") or "")
-            arguments, valid = _parse(function.get("arguments"))
+            arguments, valid = parse_arguments(function.get("arguments"))
             started = time.monotonic()
             record = ToolCallRecord(turn=turn, name=name, arguments=arguments, arguments_valid_json=valid)
             stats.tool_calls += 1

@@ -142,16 +142,6 @@ def mock_result(scenario: Scenario, name: str, arguments: Any) -> Any:
     return {"error": f"unknown tool or arguments: {name}"}
 
 
-def _parse_arguments(raw: Any) -> tuple[Any, bool]:
-    if isinstance(raw, dict):
-        return raw, True
-    try:
-        value = json.loads(raw or "{}")
-        return value, isinstance(value, dict)
-    except (TypeError, ValueError):
-        return raw, False
-
-
 def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
                  options: RunOptions, budget_s: float) -> ScenarioResult:
     """Run one scenario (all its turns) and judge it."""
@@ -190,7 +180,7 @@ def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario:
         for index, call in enumerate(answer.tool_calls):
             function = call.get("function") or {}
             name = function.get("name") or ""
-            arguments, valid = _parse_arguments(function.get("arguments"))
+            arguments, valid = agent.parse_arguments(function.get("arguments"))
             result = mock_result(scenario, name, arguments)
             calls.append(ToolCallRecord(turn=turn, name=name, arguments=arguments, arguments_valid_json=valid,
                                         result=result))

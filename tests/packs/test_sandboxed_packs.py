@@ -140,8 +140,10 @@ def _sandboxes(pid: int) -> list[str]:
     return found.stdout.split()
 
 
-def test_ctrl_c_mid_episode_leaves_at_once_and_removes_its_sandboxes(packs, tmp_path):
-    """The CLI's Ctrl-C exit skips atexit; the sandboxes it started must still be removed."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_mid_episode_leaves_at_once_and_removes_its_sandboxes(packs, tmp_path, stop):
+    """The CLI's Ctrl-C exit skips atexit; the sandboxes it started must still be removed.
+    SIGTERM (`timeout`, a service manager) is treated the same way."""
     cli40 = packs[1]
     with ScriptedModel(cli40.scenarios, mode="slow", delay_s=60) as model:
         argv = [sys.executable, "-m", "harness", "packs", "run", "--base-url", model.base_url, "--pack", "cli-40",
@@ -153,7 +155,7 @@ def test_ctrl_c_mid_episode_leaves_at_once_and_removes_its_sandboxes(packs, tmp_
             assert time.monotonic() < deadline and process.poll() is None, process.stderr.read() if \
                 process.poll() is not None else "no sandbox started"
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         sent = time.monotonic()
         process.wait(timeout=30)
         took = time.monotonic() - sent

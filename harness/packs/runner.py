@@ -315,8 +315,9 @@ def agent_health(results: list[ScenarioResult]) -> AgentHealth | None:
                  for _, reply in replies if reply is not None and reply.sandbox is not None]
     return AgentHealth(
         episodes=len(replies), mean_turns_to_solve=round(sum(solved) / len(solved), 2) if solved else None,
-        tool_calls=calls, hallucination_rate=round(sum(s.hallucinations for _, s in stats) / calls, 4) if calls else 0,
-        schema_error_rate=round(sum(s.schema_errors for _, s in stats) / calls, 4) if calls else 0,
+        tool_calls=calls,
+        hallucination_rate=round(sum(s.hallucinations for _, s in stats) / calls, 4) if calls else None,
+        schema_error_rate=round(sum(s.schema_errors for _, s in stats) / calls, 4) if calls else None,
         loop_detections=sum(s.loop_detected for _, s in stats), refusals_of_safe_tasks=refusals,
         mean_sandbox_overhead_ms=round(sum(overheads) / len(overheads), 1) if overheads else None)
 

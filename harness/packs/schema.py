@@ -313,8 +313,8 @@ class AgentHealth(_Strict):
     episodes: int
     mean_turns_to_solve: float | None = Field(description="over passed scenarios")
     tool_calls: int
-    hallucination_rate: float = Field(description="calls to unknown tools / all tool calls")
-    schema_error_rate: float = Field(description="calls with malformed arguments / all tool calls")
+    hallucination_rate: float | None = Field(description="calls to unknown tools / all tool calls (None: no calls)")
+    schema_error_rate: float | None = Field(description="calls with malformed arguments / all tool calls")
     loop_detections: int
     refusals_of_safe_tasks: int = Field(description="submitted unsafe/impossible where the task was doable")
     mean_sandbox_overhead_ms: float | None = Field(description="container start + copy + setup + checks + remove")

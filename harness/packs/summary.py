@@ -47,9 +47,10 @@ def agent_health_lines(result: RunResult) -> str:
             continue
         turns = "n/a" if h.mean_turns_to_solve is None else f"{h.mean_turns_to_solve:g}"
         overhead = "n/a" if h.mean_sandbox_overhead_ms is None else f"{h.mean_sandbox_overhead_ms / 1000:.2f}s"
-        lines.append(f"  {pack.pack_id}: turns to solve {turns} · tool hallucinations {h.hallucination_rate:.1%} · "
-                     f"schema errors {h.schema_error_rate:.1%} · loops {h.loop_detections} · refused safe tasks "
-                     f"{h.refusals_of_safe_tasks} · sandbox overhead {overhead}/scenario")
+        rates = ("tool calls: none" if h.tool_calls == 0 else
+                 f"tool hallucinations {h.hallucination_rate:.1%} · schema errors {h.schema_error_rate:.1%}")
+        lines.append(f"  {pack.pack_id}: turns to solve {turns} · {rates} · loops {h.loop_detections} · refused "
+                     f"safe tasks {h.refusals_of_safe_tasks} · sandbox overhead {overhead}/scenario")
     return "Agent health:\n" + "\n".join(lines) if lines else ""
 
 

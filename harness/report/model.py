@@ -38,8 +38,8 @@ class AgentHealthRow(BaseModel):
     pack: str
     episodes: int
     mean_turns_to_solve: float | None = None
-    hallucination_rate: float = 0
-    schema_error_rate: float = 0
+    hallucination_rate: float | None = None  # None: no tool calls (single-reply packs)
+    schema_error_rate: float | None = None
     loop_detections: int = 0
     refusals_of_safe_tasks: int = 0
     sandbox_overhead_s: float | None = None

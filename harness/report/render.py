@@ -80,8 +80,9 @@ def _context(report: Report) -> dict:
         "pack_rows": {p.profile: [[row.pack, row.version, f"{row.passed.k}/{row.passed.n}", str(row.passed),
                                    f"{row.mean_score:.1f}", _fmt(row.p50_s), _fmt(row.p95_s), row.status]
                                   for row in p.packs] for p in report.profiles},
-        "agent_rows": {p.profile: [[a.pack, a.episodes, _fmt(a.mean_turns_to_solve), f"{a.hallucination_rate:.1%}",
-                                    f"{a.schema_error_rate:.1%}", a.loop_detections, a.refusals_of_safe_tasks,
+        "agent_rows": {p.profile: [[a.pack, a.episodes, _fmt(a.mean_turns_to_solve),
+                                    _fmt(a.hallucination_rate, "{:.1%}"), _fmt(a.schema_error_rate, "{:.1%}"),
+                                    a.loop_detections, a.refusals_of_safe_tasks,
                                     _fmt(a.sandbox_overhead_s, "{:.2f}")] for a in p.agent_health]
                        for p in report.profiles},
         "agent_headers": ["Pack", "Episodes", "Turns to solve", "Tool hallucinations", "Schema errors",

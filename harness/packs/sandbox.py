@@ -30,7 +30,8 @@ AGENT_IMAGE_VERSION = "1"
 AGENT_IMAGE = f"benchwright/sandbox-agent:{AGENT_IMAGE_VERSION}"
 AGENT_USER = "10003:10003"
 WORKSPACE = "/workspace"
-CHECK_DIR = "/tmp/bw-check"
+CHECK_DIR = "/tmp/bw-check"  # its own tmpfs, owned by CHECK_USER: the model can neither plant nor block it
+CHECK_USER = "10004:10004"
 CONTAINER_PREFIX = "bw-agent"
 DEFAULT_LIMITS = Limits(memory="512m", cpus=1.0, pids=128)
 WORKSPACE_MB = 64
@@ -38,6 +39,11 @@ TEXT_KEPT_BYTES = 64 * 1024
 SNAPSHOT_MAX_BYTES = (WORKSPACE_MB + 8) * 1024 * 1024
 WRITE_MAX_BYTES = 1024 * 1024
 _FIXED_MTIME = 1735732800  # 2025-01-01T12:00:00Z: fixtures look the same on every run
+# A listing of the workspace (type, mode, path; NUL-separated) goes to stderr after a marker:
+# it names what tar cannot read (a model can chmod 000 a file it was asked to delete).
+_LISTING = ("printf '\\0bw-listing\\0' >&2; { find . -mindepth 1 -fprintf /dev/fd/3 '%y %m %P\\0' 2>/dev/null "
+            "|| true; } 3>&2")
+_LISTING_MARK = b"\0bw-listing\0"
 # Seed: unpack the fixture (stdin), run the setup commands (their output to stderr), then write
 # the workspace as a tar to stdout: the "before" snapshot.
 _SEED_SCRIPT = f"""set -e
@@ -47,15 +53,14 @@ cd {WORKSPACE}
 for command in "$@"; do
   bash --noprofile --norc -ec "$command" >&2 </dev/null || {{ echo "bw-setup-failed: $command" >&2; exit 97; }}
 done
-exec tar -C {WORKSPACE} -cf - .
+{_LISTING}
+exec tar -C {WORKSPACE} -cf - . 2>/dev/null
 """
-# Collect: the "after" snapshot to stdout, then the hidden checks from stdin into a fresh folder
-# (whatever the model left at that path is removed first). tar's exit 1/2 (a file changed or
-# was unreadable) still leaves a usable snapshot.
-_COLLECT_SCRIPT = f"""tar -C {WORKSPACE} -cf - .
-status=$?
-rm -rf {CHECK_DIR} && mkdir -p {CHECK_DIR} && tar -x -C {CHECK_DIR} -f - || exit 98
-exit $status
+# Collect: the "after" snapshot. tar's exit 1/2 (a file changed or was unreadable) still leaves
+# a usable snapshot; the listing says what it left out.
+_COLLECT_SCRIPT = f"""cd {WORKSPACE} || exit 99
+{_LISTING}
+tar -C {WORKSPACE} -cf - . 2>/dev/null
 """
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8", "TERM": "dumb"}
 
@@ -100,8 +105,9 @@ def _folder_entries(folder: Path) -> list[tuple[str, bytes, int]]:
             for path in sorted(folder.rglob("*")) if path.is_file()]
 
 
-def parse_snapshot(data: bytes) -> dict[str, FileState]:
-    """Workspace entries of a tar stream, by path relative to /workspace."""
+def parse_snapshot(data: bytes, listing: bytes = b"") -> dict[str, FileState]:
+    """Workspace entries of a tar stream, by path relative to /workspace, plus the entries of a
+    ``find -printf '%y %m %P\\0'`` listing that the tar lacks (unreadable to the agent)."""
     states: dict[str, FileState] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive:
@@ -124,6 +130,11 @@ def parse_snapshot(data: bytes) -> dict[str, FileState]:
                 states[path] = FileState(kind="symlink", mode=member.mode & 0o7777, target=member.linkname)
             else:
                 states[path] = FileState(kind="other", mode=member.mode & 0o7777)
+    for entry in listing.split(b"\0"):
+        kind, _, rest = entry.decode("utf-8", errors="replace").partition(" ")
+        mode, _, path = rest.partition(" ")
+        if path and path not in states and mode.isdigit():
+            states[path] = FileState(kind="unreadable", mode=int(mode, 8))
     return states
 
 
@@ -160,7 +171,8 @@ class AgentSandbox:
     def __enter__(self) -> AgentSandbox:
         started = time.monotonic()
         tmpfs = {WORKSPACE: f"rw,nosuid,nodev,size={WORKSPACE_MB}m,uid=10003,gid=10003,mode=0755",
-                 "/tmp": "rw,nosuid,nodev,size=64m,mode=1777"}
+                 "/tmp": "rw,nosuid,nodev,size=64m,mode=1777",
+                 CHECK_DIR: "rw,nosuid,nodev,size=16m,uid=10004,gid=10004,mode=0755"}
         self.container = Container.create(self.image, name_prefix=CONTAINER_PREFIX, user=AGENT_USER,
                                           limits=self.limits, tmpfs=tmpfs, env=_ENV, workdir=WORKSPACE,
                                           labels={"benchwright": "sandbox-agent",
@@ -176,7 +188,7 @@ class AgentSandbox:
             result = self._exec(["bash", "--noprofile", "--norc", "-c", _SEED_SCRIPT, "seed", *spec.setup],
                                 stdin=_tar(entries), timeout_s=60 + 30 * len(spec.setup),
                                 max_output=SNAPSHOT_MAX_BYTES)
-            if result.exit_code != 0:
+            if result.exit_code not in (0, 1, 2) or _LISTING_MARK not in result.stderr:  # tar's 1/2: see collect
                 stderr = _text(result.stderr).strip()
                 failed = [line for line in stderr.splitlines() if line.startswith("bw-setup-failed: ")]
                 what = f"setup command {failed[-1][17:]!r}" if failed else "seeding the workspace"
@@ -212,12 +224,13 @@ class AgentSandbox:
         return result
 
     def _parse(self, result: ExecResult) -> dict[str, FileState]:
-        """The workspace from a tar the sandbox wrote to stdout (read here, on the host)."""
-        if result.stdout_bytes > len(result.stdout):
+        """The workspace from a tar the sandbox wrote to stdout and its listing on stderr (read here,
+        on the host): entries the listing has and tar could not read are kept as "unreadable"."""
+        if result.stdout_bytes > len(result.stdout) or result.stderr_bytes > len(result.stderr):
             raise SandboxError(f"{self.pack.meta.id}/{self.scenario.id}: the workspace is larger than "
                                f"{SNAPSHOT_MAX_BYTES} bytes")
         try:
-            return parse_snapshot(result.stdout)
+            return parse_snapshot(result.stdout, result.stderr.rpartition(_LISTING_MARK)[2])
         except tarfile.TarError as exc:
             raise SandboxError(f"{self.pack.meta.id}/{self.scenario.id}: workspace snapshot unreadable ({exc})"
                                ) from None
@@ -277,13 +290,20 @@ class AgentSandbox:
         self.stop_agent()
         spec = self.scenario.sandbox
         assert spec is not None  # checked in __init__
-        entries = _folder_entries(pack_folder(self.pack, "hidden", spec.hidden)) if spec.hidden else []
-        result = self._exec(["bash", "--noprofile", "--norc", "-c", _COLLECT_SCRIPT], stdin=_tar(entries),
-                            timeout_s=60, max_output=SNAPSHOT_MAX_BYTES)
+        result = self._exec(["bash", "--noprofile", "--norc", "-c", _COLLECT_SCRIPT], timeout_s=60,
+                            max_output=SNAPSHOT_MAX_BYTES)
         if result.exit_code not in (0, 1, 2):
-            raise SandboxError(f"{self.pack.meta.id}/{self.scenario.id}: reading the workspace or copying the "
-                               f"checks in failed (exit {result.exit_code}): {_text(result.stderr).strip()[-300:]}")
+            raise SandboxError(f"{self.pack.meta.id}/{self.scenario.id}: reading the workspace failed (exit "
+                               f"{result.exit_code})")
         after = self._parse(result)
+        if spec.hidden:  # copied in by the check user, into the folder only it can write
+            entries = _folder_entries(pack_folder(self.pack, "hidden", spec.hidden))
+            copied = self._box().exec(["tar", "-x", "--no-same-owner", "-C", CHECK_DIR, "-f", "-"], user=CHECK_USER,
+                                      workdir=CHECK_DIR, env=_ENV, stdin=_tar(entries), timeout_s=60,
+                                      max_output=64 * 1024)
+            if copied.exit_code != 0:
+                raise SandboxError(f"{self.pack.meta.id}/{self.scenario.id}: copying the hidden checks in failed: "
+                                   f"{_text(copied.stderr).strip()[-300:]}")
         probes = []
         for index, spec_assert in enumerate(asserts):
             if spec_assert.get("check") != "command":

@@ -186,7 +186,7 @@ class ToolCallRecord(_Strict):
 class FileState(_Strict):
     """One entry of a workspace snapshot (text kept for small UTF-8 files, for the checks)."""
 
-    kind: Literal["file", "dir", "symlink", "other"]
+    kind: Literal["file", "dir", "symlink", "other", "unreadable"]
     mode: int = Field(ge=0, description="permission bits")
     size: int = Field(default=0, ge=0)
     sha256: str = ""

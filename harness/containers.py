@@ -149,10 +149,10 @@ class Container:
         try:
             exec_id = api.exec_create(self.id, cmd, stdin=stdin is not None, stdout=True, stderr=True,
                                       user=user or "", workdir=workdir, environment=env)["Id"]
-            raw = _raw_socket(api.exec_start(exec_id, socket=True))
+            hijacked = api.exec_start(exec_id, socket=True)
         except docker.errors.DockerException as exc:
             raise _api_error(f"running a command in sandbox {self.name}", exc) from None
-        streams, timed_out = _pump(raw, stdin, started + timeout_s, max_output)
+        streams, timed_out = _pump(hijacked, stdin, started + timeout_s, max_output)
         exit_code = None
         if timed_out:
             self.kill_processes(user)
@@ -168,7 +168,7 @@ class Container:
         api = engine().api
         try:
             exec_id = api.exec_create(self.id, ["kill", "-9", "-1"], user=user or "")["Id"]
-            api.exec_start(exec_id)
+            _pump(api.exec_start(exec_id, socket=True), None, time.monotonic() + 10, 4096)
         except docker.errors.DockerException:
             pass  # the container may already be gone; remove() follows
 
@@ -179,12 +179,11 @@ class Container:
         api = engine().api
         started = time.monotonic()
         try:
-            raw = _raw_socket(api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1,
-                                                                 "stream": 1}))
+            hijacked = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             api.start(self.id)
         except docker.errors.DockerException as exc:
             raise _api_error(f"starting sandbox {self.name}", exc) from None
-        streams, timed_out = _pump(raw, stdin, started + wall_s, max_output)
+        streams, timed_out = _pump(hijacked, stdin, started + wall_s, max_output)
         exit_code = None
         if timed_out:
             try:
@@ -279,15 +278,27 @@ class _Stream:
         self.total = 0
 
 
-def _raw_socket(wrapped: Any) -> socket.socket:
-    """The plain socket under the SDK's hijacked-connection wrapper."""
-    return getattr(wrapped, "_sock", wrapped)
+def _close(hijacked: Any, raw: socket.socket) -> None:
+    """Really end a hijacked connection: shut the socket down (the SDK's wrapper and its HTTP
+    response keep it referenced, so close() alone leaves the engine's stream open until garbage
+    collection, and a later exec on the container can wait on it forever), then close all three."""
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    for thing in (raw, hijacked, getattr(hijacked, "_response", None)):
+        try:
+            if thing is not None:
+                thing.close()
+        except (OSError, ValueError):  # already closed underneath (the response flushes a closed file)
+            pass
 
 
-def _pump(raw: socket.socket, stdin: bytes | None, deadline: float, max_output: int
+def _pump(hijacked: Any, stdin: bytes | None, deadline: float, max_output: int
           ) -> tuple[dict[int, _Stream], bool]:
     """Send stdin (then half-close), and demultiplex the engine's framed output until EOF or
     the deadline. Returns the streams (1 stdout, 2 stderr) and whether the deadline hit."""
+    raw: socket.socket = getattr(hijacked, "_sock", hijacked)  # the plain socket under the SDK's wrapper
     streams = {1: _Stream(), 2: _Stream()}
     pending = memoryview(stdin) if stdin else None
     if stdin is not None and not stdin:
@@ -328,7 +339,7 @@ def _pump(raw: socket.socket, stdin: bytes | None, deadline: float, max_output: 
                 buffer += chunk
                 _drain_frames(buffer, streams, max_output)
     finally:
-        raw.close()
+        _close(hijacked, raw)
     return streams, timed_out
 
 

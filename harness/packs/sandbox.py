@@ -170,8 +170,9 @@ class AgentSandbox:
 
     def __enter__(self) -> AgentSandbox:
         started = time.monotonic()
-        tmpfs = {WORKSPACE: f"rw,nosuid,nodev,size={WORKSPACE_MB}m,uid=10003,gid=10003,mode=0755",
-                 "/tmp": "rw,nosuid,nodev,size=64m,mode=1777",
+        # exec: Docker's tmpfs default is noexec, and agents run the scripts they write (./deploy.sh).
+        tmpfs = {WORKSPACE: f"rw,exec,nosuid,nodev,size={WORKSPACE_MB}m,uid=10003,gid=10003,mode=0755",
+                 "/tmp": "rw,exec,nosuid,nodev,size=64m,mode=1777",
                  CHECK_DIR: "rw,nosuid,nodev,size=16m,uid=10004,gid=10004,mode=0755"}
         self.container = Container.create(self.image, name_prefix=CONTAINER_PREFIX, user=AGENT_USER,
                                           limits=self.limits, tmpfs=tmpfs, env=_ENV, workdir=WORKSPACE,

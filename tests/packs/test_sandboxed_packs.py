@@ -17,6 +17,7 @@ import time
 import pytest
 
 from harness.cli import main as cli
+from harness.endpoint.client import EndpointClient
 from harness.packs import loader
 from harness.packs import sandbox as agent_sandbox
 from harness.packs.rescore import rescore
@@ -161,3 +162,28 @@ def test_ctrl_c_mid_episode_leaves_at_once_and_removes_its_sandboxes(packs, tmp_
         took = time.monotonic() - sent
     assert process.returncode == 130 and took < 5, (process.returncode, took)
     assert _sandboxes(process.pid) == []
+
+
+def test_the_agent_loop_over_the_anthropic_wire_format(packs):
+    """The same tools through the Messages API: the endpoint client translates the schemas and the
+    tool results; the reference agent still passes, with the system prompt sent as `system`."""
+    cli40 = packs[1]
+    subset = cli40.model_copy(update={"scenarios": [s for s in cli40.scenarios
+                                                    if s.id in ("logs-top-ips", "git-revert-commit",
+                                                                "unsafe-wipe-root")]})
+    with ScriptedModel(subset.scenarios, api_key="sk-ant-test", slots=None) as model, \
+            EndpointClient(model.base_url + "/v1", provider="anthropic", api_key="sk-ant-test",
+                           model_id="claude-test") as client:
+        result = run_packs([subset], RunOptions(base_url=model.base_url, timeout_override_s=30, concurrency=2),
+                           client=client)
+        received = [r.json for r in model.server.requests_to("/v1/messages")]
+    pack = result.packs[0]
+    assert pack.passed == pack.total == 3, pack.failure_counts
+    agent_turns = [body for body in received if body.get("tools")]
+    assert agent_turns and {t["name"] for t in agent_turns[0]["tools"]} == {
+        "bash", "read_file", "write_file", "list_dir", "submit"}
+    assert all("input_schema" in t for t in agent_turns[0]["tools"])
+    assert "Linux sandbox" in str(agent_turns[0].get("system"))
+    tool_results = [block for body in agent_turns for m in body["messages"] if isinstance(m["content"], list)
+                    for block in m["content"] if block.get("type") == "tool_result"]
+    assert any("exit_code: 0" in str(block.get("content")) for block in tool_results)

@@ -254,7 +254,7 @@ def run_sandboxed(client: EndpointClient, info: ServerInfo, pack: Pack, scenario
                 evidence = box.finish(asserts, status=status, answer=answer.content)
                 reply = Reply(content=answer.content, raw_content=answer.raw_content, reasoning=answer.reasoning,
                               content_source=answer.content_source, finish_reason=answer.finish_reason)
-        reply.sandbox = evidence.model_copy(update={"timings_ms": {**evidence.timings_ms, **box.timings_ms}})
+        reply.sandbox = evidence
     except SandboxError as exc:
         return finished(score=0, failure_mode="sandbox_error", detail=str(exc), reply=None)
     except Exception as exc:  # noqa: BLE001 - a bug in our loop must cost one scenario, not the run
@@ -311,7 +311,7 @@ def agent_health(results: list[ScenarioResult]) -> AgentHealth | None:
     solved = [s.turns for r, s in stats if r.status == "pass"]
     refusals = sum(1 for r, s in stats if s.submitted_status in ("unsafe", "impossible")
                    and _expected_status(r.scenario) not in ("unsafe", "impossible"))
-    overheads = [sum(v for k, v in reply.sandbox.timings_ms.items() if k != "episode")
+    overheads = [sum(reply.sandbox.timings_ms.values())
                  for _, reply in replies if reply is not None and reply.sandbox is not None]
     return AgentHealth(
         episodes=len(replies), mean_turns_to_solve=round(sum(solved) / len(solved), 2) if solved else None,

@@ -12,7 +12,8 @@ BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
 .PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf lint \
-        all-bench report throughput diff baseline-capture baseline-check packs packs-quick packs-full
+        all-bench report throughput diff baseline-capture baseline-check packs packs-quick packs-full \
+        judge-calibrate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -87,8 +88,11 @@ baseline-check: setup ## check a fresh run against PROFILE's baseline; exit 1 on
 packs: setup ## run the five deterministic packs against PROFILE's running server (extra flags: PACKS_ARGS=...)
 	$(HARNESS) packs run --medium --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
 
-packs-full: setup ## run every pack incl. the sandboxed ones (bugfind-15, cli-40) against PROFILE's running server
-	$(HARNESS) packs run --full --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)
+packs-full: setup ## run every pack incl. the agent ones (bugfind-15, cli-40, agent-20, repo-12) against PROFILE
+	$(HARNESS) packs run --full --profile $(PROFILE) --config $(CONFIG) $(if $(JUDGE),--judge $(JUDGE)) $(PACKS_ARGS)
+
+judge-calibrate: setup ## score the rubrics' strong and weak reference answers with JUDGE (a profile id or URL)
+	$(HARNESS) judge calibrate --judge $(JUDGE) --config $(CONFIG)
 
 packs-quick: setup ## run the quick packs (toolcall + instructfollow) against PROFILE's running server
 	$(HARNESS) packs run --quick --profile $(PROFILE) --config $(CONFIG) $(PACKS_ARGS)

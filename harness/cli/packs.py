@@ -1,4 +1,4 @@
-"""CLI verbs for quality packs: ``packs run``, ``packs list``, ``inspect``, ``rescore``.
+"""CLI verbs for quality packs: ``packs run``, ``packs list``, ``inspect``, ``rescore``, ``judge calibrate``.
 
 Exit 0 when a run completed — scores are information, not failure; errors exit via cli.main.
 """
@@ -6,19 +6,24 @@ Exit 0 when a run completed — scores are information, not failure; errors exit
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint.client import RetryPolicy
+from harness.endpoint.target import looks_like_url, open_client, target_from_profile, target_from_url
 from harness.errors import Interrupted, PackError
 from harness.files import check_output_location
-from harness.packs import loader
+from harness.packs import loader, rubric
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
 from harness.packs.schema import Sampling, SamplingSource
 from harness.paths import PACKS_DIR
+from harness.serving.profiles import get_profile
 
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
 
@@ -40,6 +45,24 @@ def _sandbox_filter(packs: list, args: argparse.Namespace) -> list:
     if args.sandboxed is None:
         return packs
     return [p for p in packs if (p.meta.sandbox is not None) == args.sandboxed]
+
+
+@contextmanager
+def open_judge(spec: str | None, config: Path) -> Iterator[rubric.Judge | None]:
+    """The rubric judge named by --judge (a profile id or a URL), probed once; None without one.
+    Its key comes from its own profile's variable and it never shares the judged profile's spend ledger."""
+    if not spec:
+        yield None
+        return
+    if looks_like_url(spec):
+        target = target_from_url(spec)
+    else:
+        target = target_from_profile(get_profile(config, spec, require_model=False))
+    client = open_client(target, os.environ, timeout_s=rubric.JUDGE_TIMEOUT_S)
+    try:
+        yield rubric.Judge(client=client, info=client.probe(), profile=target.profile_id)
+    finally:
+        client.close()
 
 
 def cmd_packs_run(args: argparse.Namespace) -> int:
@@ -71,8 +94,10 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     retry = RetryPolicy(max_retries=args.retries)
     journal = save.with_name(save.name + ".journal.jsonl")
     try:
-        with client_for(target, retry=retry, max_connections=max(8, args.parallel or in_flight or 1)) as client:
-            result = run_packs(packs, options, journal_path=journal, resume=args.resume, client=client)
+        with client_for(target, retry=retry, max_connections=max(8, args.parallel or in_flight or 1)) as client, \
+                open_judge(args.judge, args.config) as judge:
+            result = run_packs(packs, options, journal_path=journal, resume=args.resume, client=client,
+                               rubric_judge=judge)
     except KeyboardInterrupt:
         kept = max(0, len(journal.read_text(encoding="utf-8").splitlines()) - 1) if journal.is_file() else 0
         raise Interrupted(f"interrupted: {kept} finished scenario(s) are kept in {journal}; run the same command "
@@ -80,6 +105,35 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     write_result(result, save)
     print(report.summary(result))
     print(f"\nResult: {save}")
+    return 0
+
+
+def cmd_judge_calibrate(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    packs = loader.discover_packs(args.packs_dir)
+    chosen = loader.select(packs, pack_ids=args.pack) if args.pack else list(packs.values())
+    chosen = [p for p in chosen if any(s.verifier.type == "rubric" for s in p.scenarios)]
+    if not chosen:
+        raise PackError(f"no pack in {args.packs_dir} has rubric-judged scenarios")
+    with open_judge(args.judge, args.config) as judge:
+        assert judge is not None  # --judge is required
+        calibration = rubric.calibrate(judge, chosen, stderr_progress)
+        model = judge.info.model
+    rows: dict[str, dict[str, str]] = {}
+    for item in calibration.items:
+        row = rows.setdefault(f"{item.pack_id}/{item.scenario_id}", {})
+        row[item.grade] = f"{item.judged_mean:.2f}" if item.judged_mean is not None else "judge_error"
+    print(tabulate([[ref, row.get("strong", "-"), row.get("weak", "-")] for ref, row in rows.items()],
+                   headers=["scenario", "strong (1-5)", "weak (1-5)"], disable_numparse=True))
+    agreement = "n/a" if calibration.agreement is None else f"{calibration.agreement:.0%}"
+    correlation = "n/a" if calibration.rank_correlation is None else f"{calibration.rank_correlation:+.2f}"
+    print(f"\nJudge {model}: separated strong from weak in {calibration.separated}/{calibration.tasks} task(s) "
+          f"(agreement {agreement}); rank correlation {correlation}; {calibration.errors} judge error(s)")
+    if args.save_json:
+        from harness.files import write_text_atomic
+        write_text_atomic(args.save_json, calibration.model_dump_json(indent=1))
+        print(f"Calibration: {args.save_json}")
     return 0
 
 
@@ -145,7 +199,8 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     pick.add_argument("--quick", action="store_true", help="packs tagged quick (toolcall + instructfollow)")
     pick.add_argument("--medium", action="store_true", help="all packs tagged medium (default)")
     pick.add_argument("--full", action="store_true",
-                      help="the five deterministic packs plus the sandboxed ones (bugfind-15, cli-40)")
+                      help="every pack: the five deterministic ones plus the agent packs (bugfind-15, cli-40, "
+                           "agent-20, repo-12)")
     pick.add_argument("--pack", action="append", metavar="ID", help="one pack by id (repeatable)")
     pick.add_argument("--scenario", action="append", metavar="PACK/ID", help="one scenario (repeatable)")
     pick.add_argument("--pack-file", action="append", type=Path, metavar="PATH",
@@ -180,6 +235,9 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     run.add_argument("--retries", type=number(int, low=0, high=10), default=2,
                      help="retries for 5xx / lost connections (default 2)")
     run.add_argument("--no-progress", action="store_true", help="no per-scenario lines on stderr")
+    run.add_argument("--judge", metavar="PROFILE",
+                     help="profile id (or URL) of the model that scores rubric-judged scenarios; without it "
+                          "they are left out")
     listing = sub.add_parser("list", parents=[common], help="list the packs in --packs-dir")
     listing.add_argument("--packs-dir", type=Path, default=PACKS_DIR)
     listing.set_defaults(func=cmd_packs_list)
@@ -196,3 +254,12 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     target.add_argument("--in-place", action="store_true", help="rewrite RESULT (atomically)")
     target.add_argument("--out", type=Path, help="write the rescored result here")
     again.set_defaults(func=cmd_rescore)
+    judging = verbs.add_parser("judge", parents=[common], help="rubric judges: calibrate one on graded references")
+    judge_sub = judging.add_subparsers(dest="judge_verb", required=True, metavar="ACTION")
+    calibrate = judge_sub.add_parser("calibrate", parents=[common],
+                                     help="score each rubric's strong and weak reference answers with a judge")
+    calibrate.add_argument("--judge", required=True, metavar="PROFILE", help="profile id (or URL) of the judge")
+    calibrate.add_argument("--pack", action="append", metavar="ID", help="only these packs (repeatable)")
+    calibrate.add_argument("--packs-dir", type=Path, default=PACKS_DIR)
+    calibrate.add_argument("--save-json", type=Path, help="write the calibration here")
+    calibrate.set_defaults(func=cmd_judge_calibrate)

@@ -54,7 +54,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
     datasets = tuple(d for d in args.datasets.split(",") if d)
     return allbench.BenchOptions(packs=args.packs, datasets=datasets, evalplus_limit=args.evalplus_limit,
-                                 throughput_runs=args.throughput_runs, pipeline=not args.no_pipeline)
+                                 throughput_runs=args.throughput_runs, pipeline=not args.no_pipeline,
+                                 judge=args.judge)
 
 
 def _write_report(run_dir: Path, out_dir: Path) -> None:
@@ -147,6 +148,8 @@ def _add_bench_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--throughput-runs", type=number(int, low=0, high=10_000), default=5,
                      help="measured throughput runs (0 skips)")
     sub.add_argument("--no-pipeline", action="store_true", help="evaluate in the foreground (no overlap)")
+    sub.add_argument("--judge", metavar="PROFILE",
+                     help="profile id (or URL) of the model that scores rubric-judged scenarios (must be up)")
 
 
 def register(verb) -> None:

@@ -69,10 +69,11 @@ class BenchOptions:
     evalplus_limit: int | None = None
     throughput_runs: int = 5
     pipeline: bool = True
+    judge: str | None = None  # profile id or URL of the rubric judge
 
     def as_dict(self) -> dict[str, str | int | bool | None]:
         return {"packs": self.packs, "datasets": ",".join(self.datasets), "evalplus_limit": self.evalplus_limit,
-                "throughput_runs": self.throughput_runs, "pipeline": self.pipeline}
+                "throughput_runs": self.throughput_runs, "pipeline": self.pipeline, "judge": self.judge}
 
 
 @dataclass
@@ -115,7 +116,8 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     if step == "packs":
         if opts.packs == "none":
             return None
-        return [harness + ["packs", "run", "--profile", pid, *conf, *selection_args(opts.packs), "--resume",
+        judge = ["--judge", opts.judge] if opts.judge else []
+        return [harness + ["packs", "run", "--profile", pid, *conf, *selection_args(opts.packs), *judge, "--resume",
                            "--no-progress", "--save-json", str(out / "packs.json")]]
     limit = ["--limit", str(opts.evalplus_limit)] if opts.evalplus_limit else []
     if step == "codegen":

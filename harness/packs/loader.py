@@ -18,6 +18,7 @@ from harness.errors import PackError, describe_validation_error
 from harness.files import parse_json, read_text
 from harness.packs.schema import Pack, PackMeta, Scenario
 from harness.packs.verifiers import VERIFIERS
+from harness.packs.world import WorldSpec
 
 PACK_META_FILE = "pack.json"
 SCENARIOS_FILE = "scenarios.jsonl"
@@ -88,8 +89,28 @@ def _scenarios(path: Path, rows: list[tuple[int, dict]], *, keep_extras: bool) -
     return scenarios
 
 
+def _check_world(meta: PackMeta, scenarios: list[Scenario], scenarios_path: Path) -> None:
+    """An agent pack on mock services: every scenario brings its initial state, judged by its end state."""
+    if meta.world is not None and meta.sandbox is not None:
+        raise PackError(f"{scenarios_path.parent / PACK_META_FILE}: fields world and sandbox exclude each other")
+    for scenario in scenarios:
+        place = f"{scenarios_path}: scenario {scenario.id}"
+        if (meta.world is None) != (scenario.world is None):
+            raise PackError(f"{place}: field world: " + ("required: the pack acts on mock services" if meta.world
+                                                         else "only world packs (pack.json world) take it"))
+        if scenario.world is None:
+            continue
+        if scenario.verifier.type not in ("world", "rubric"):
+            raise PackError(f"{place}: field verifier.type: a world scenario is judged by the world verifier")
+        try:
+            WorldSpec.model_validate(scenario.world)
+        except ValidationError as exc:
+            raise PackError(f"{place}: field world.{describe_validation_error(exc, '(root)')}") from None
+
+
 def _check_sandbox(directory: Path, meta: PackMeta, scenarios: list[Scenario], scenarios_path: Path) -> None:
     """A sandboxed pack's scenarios all say how their workspace is made, and its folders exist."""
+    _check_world(meta, scenarios, scenarios_path)
     for scenario in scenarios:
         place = f"{scenarios_path}: scenario {scenario.id}"
         if (meta.sandbox is None) != (scenario.sandbox is None):
@@ -97,8 +118,9 @@ def _check_sandbox(directory: Path, meta: PackMeta, scenarios: list[Scenario], s
                                                            else "only sandboxed packs (pack.json sandbox) take it"))
         if meta.sandbox is None or scenario.sandbox is None:
             continue
-        if scenario.verifier.type != "sandbox":
-            raise PackError(f"{place}: field verifier.type: a sandboxed scenario is judged by the sandbox verifier")
+        if scenario.verifier.type not in ("sandbox", "rubric"):
+            raise PackError(f"{place}: field verifier.type: a sandboxed scenario is judged by the sandbox verifier "
+                            "(or a rubric)")
         for kind, name in (("fixtures", scenario.sandbox.fixture), ("hidden", scenario.sandbox.hidden)):
             if name and not (directory / kind / name).is_dir():
                 raise PackError(f"{place}: field sandbox.{'fixture' if kind == 'fixtures' else 'hidden'}: "

@@ -31,13 +31,14 @@ from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
 from harness.endpoint.replies import ChatReply
 from harness.errors import EndpointError, PackError, SandboxError, describe_validation_error
 from harness.files import complete_lines, write_text_atomic
-from harness.packs import agent
+from harness.packs import agent, rubric, world
 from harness.packs.sandbox import AgentSandbox, require_agent_image
 from harness.packs.schema import (
     INFRA_FAILURES,
     AgentHealth,
     Exchange,
     FailureMode,
+    JudgeInfo,
     Pack,
     PackResult,
     Reply,
@@ -50,6 +51,7 @@ from harness.packs.schema import (
     ThinkingState,
     TimeoutPolicy,
     ToolCallRecord,
+    Verdict,
     status_for,
 )
 from harness.packs.verifiers import judge
@@ -142,11 +144,21 @@ def mock_result(scenario: Scenario, name: str, arguments: Any) -> Any:
     return {"error": f"unknown tool or arguments: {name}"}
 
 
+def _verdict(scenario: Scenario, reply: Reply, rubric_judge: rubric.Judge | None) -> tuple[Verdict, float]:
+    """The verdict, asking the rubric judge first where the scenario has a rubric; also the
+    seconds the judge took (they are not the model's latency)."""
+    started = time.monotonic()
+    if scenario.verifier.type == "rubric" and rubric_judge is not None:
+        reply.judgement = rubric.judge_reply(rubric_judge, scenario, reply)
+    judge_s = time.monotonic() - started
+    return judge(scenario, reply), judge_s
+
+
 def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
-                 options: RunOptions, budget_s: float) -> ScenarioResult:
+                 options: RunOptions, budget_s: float, rubric_judge: rubric.Judge | None = None) -> ScenarioResult:
     """Run one scenario (all its turns) and judge it."""
-    if pack.meta.sandbox is not None:
-        return run_sandboxed(client, info, pack, scenario, options, budget_s)
+    if pack.meta.sandbox is not None or pack.meta.world is not None:
+        return run_agentic(client, info, pack, scenario, options, budget_s, rubric_judge)
     started = time.monotonic()
     deadline = started + budget_s
     messages = [dict(m) for m in scenario.messages]
@@ -187,81 +199,121 @@ def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario:
             messages.append({"role": "tool", "tool_call_id": call.get("id") or f"call_{turn}_{index}",
                              "content": result if isinstance(result, str) else json.dumps(result)})
         reply = reply.model_copy(update={"content": "", "tool_calls": list(calls)})
-    verdict = judge(scenario, reply)
+    verdict, judge_s = _verdict(scenario, reply, rubric_judge)
     return _result(pack, scenario, score=verdict.score, failure_mode=verdict.failure_mode, detail=verdict.detail,
-                   checks=verdict.checks, reply=reply, exchanges=exchanges, started=started, budget_s=budget_s,
-                   tokens=(prompt_tokens, completion_tokens), retries=retries_total)
+                   checks=verdict.checks, reply=reply, exchanges=exchanges, started=started + judge_s,
+                   budget_s=budget_s, tokens=(prompt_tokens, completion_tokens), retries=retries_total)
 
 
-def run_sandboxed(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
-                  options: RunOptions, budget_s: float) -> ScenarioResult:
-    """A sandboxed scenario: its own container, the agent loop (or one reply whose solution is
-    written in), then checks on the state left behind. The wall budget starts once the sandbox
-    is up; the container's own time is recorded in the evidence's timings."""
-    settings = pack.meta.sandbox
-    assert settings is not None and scenario.sandbox is not None  # the loader guarantees both
-    started = time.monotonic()
-    exchanges: list[Exchange] = []
-    tally = {"prompt": 0, "completion": 0, "retries": 0}
-    failure: dict[str, str] = {}
-    agentic = settings.mode == "agent"
-    messages = agent.with_system_prompt(scenario.messages) if agentic else [dict(m) for m in scenario.messages]
-    deadline = [0.0]
+class _Conversation:
+    """The requests of one agent scenario: each turn sent under the scenario's deadline, every
+    exchange recorded, tokens and retries counted, and the first endpoint failure kept."""
 
-    def send(turn_messages: list[dict[str, Any]]) -> ChatReply | None:
-        payload = build_payload(info, pack, scenario, [dict(m) for m in turn_messages], options)
-        if agentic:
-            payload["tools"] = agent.AGENT_TOOLS
-        outcome = client.chat(payload, deadline=deadline[0])
-        tally["retries"] += len(outcome.retries)
+    def __init__(self, client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
+                 options: RunOptions, tools: list[dict[str, Any]] | None):
+        self.client, self.info, self.pack, self.scenario, self.options = client, info, pack, scenario, options
+        self.tools = tools
+        self.deadline = 0.0
+        self.exchanges: list[Exchange] = []
+        self.prompt_tokens = self.completion_tokens = self.retries = 0
+        self.failure: tuple[FailureMode, str] | None = None
+
+    def send(self, turn_messages: list[dict[str, Any]]) -> ChatReply | None:
+        payload = build_payload(self.info, self.pack, self.scenario, [dict(m) for m in turn_messages], self.options)
+        if self.tools is not None:
+            payload["tools"] = self.tools
+        outcome = self.client.chat(payload, deadline=self.deadline)
+        self.retries += len(outcome.retries)
         answer = outcome.reply
-        exchanges.append(Exchange(request=payload, scenario_messages=0, response=answer.body if answer else None,
-                                  error=outcome.error or None, latency_ms=round(outcome.latency_ms, 1),
-                                  retries=[r.model_dump() for r in outcome.retries]))
+        self.exchanges.append(Exchange(request=payload, scenario_messages=0,
+                                       response=answer.body if answer else None, error=outcome.error or None,
+                                       latency_ms=round(outcome.latency_ms, 1),
+                                       retries=[r.model_dump() for r in outcome.retries]))
         if answer is None:
-            failure.update(mode=outcome.failure or "server_error", detail=outcome.error)
+            self.failure = (outcome.failure or "server_error", outcome.error)
             return None
-        tally["prompt"] += answer.usage.prompt_tokens or 0
-        tally["completion"] += answer.usage.completion_tokens or 0
+        self.prompt_tokens += answer.usage.prompt_tokens or 0
+        self.completion_tokens += answer.usage.completion_tokens or 0
         return answer
 
-    def finished(**fields: Any) -> ScenarioResult:
-        return _result(pack, scenario, exchanges=exchanges, started=started, budget_s=budget_s,
-                       tokens=(tally["prompt"], tally["completion"]), retries=tally["retries"], **fields)
 
-    asserts = [dict(a) for a in scenario.verifier.asserts]
+def _episode_reply(episode: agent.Episode) -> Reply:
+    last = episode.last
+    return Reply(content=episode.answer, raw_content=last.raw_content if last else "",
+                 reasoning=last.reasoning if last else "", content_source=last.content_source if last else "none",
+                 tool_calls=episode.calls, finish_reason=last.finish_reason if last else None,
+                 turns=max(1, episode.stats.turns), agent=episode.stats)
+
+
+def run_agentic(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario, options: RunOptions,
+                budget_s: float, rubric_judge: rubric.Judge | None = None) -> ScenarioResult:
+    """An agent scenario: the tool loop against mock services (world packs) or in its own sandbox
+    container (sandboxed packs; or one reply whose solution is written in), then checks on the
+    state left behind. A sandbox's wall budget starts once it is up; the container's own time is
+    recorded in the evidence's timings."""
+    started = time.monotonic()
+    sandboxed = pack.meta.sandbox is not None
+    agentic = not sandboxed or (pack.meta.sandbox is not None and pack.meta.sandbox.mode == "agent")
+    tools = (agent.AGENT_TOOLS if sandboxed else world.WORLD_TOOLS) if agentic else None
+    talk = _Conversation(client, info, pack, scenario, options, tools)
+    prompt = agent.SYSTEM_PROMPT if sandboxed else agent.ASSISTANT_PROMPT
+    messages = agent.with_system_prompt(scenario.messages, prompt) if agentic else [dict(m) for m in scenario.messages]
+
+    def finished(*, judge_s: float = 0.0, **fields: Any) -> ScenarioResult:
+        return _result(pack, scenario, exchanges=talk.exchanges, started=started + judge_s, budget_s=budget_s,
+                       tokens=(talk.prompt_tokens, talk.completion_tokens), retries=talk.retries, **fields)
+
+    def endpoint_failed() -> ScenarioResult:
+        mode, detail = talk.failure or ("server_error", "no reply")
+        return finished(score=0, failure_mode=mode, detail=detail, reply=None)
+
+    def episode_in(box: agent.Toolbox, limits: Any) -> agent.Episode | None:
+        """The loop; None when the endpoint failed outright (anything but running out of time)."""
+        episode = agent.run_episode(talk.send, box, limits, messages, tools=tools)
+        if talk.failure and talk.failure[0] != "timeout":
+            return None
+        if talk.failure:
+            episode.stats.end_reason = "wall_budget"
+        return episode
+
     try:
-        with AgentSandbox(pack, scenario) as box:
-            deadline[0] = time.monotonic() + budget_s
-            if agentic:
-                episode = agent.run_episode(send, box, settings, messages)
-                if failure and failure["mode"] != "timeout":
-                    return finished(score=0, failure_mode=failure["mode"], detail=failure["detail"], reply=None)
-                if failure:
-                    episode.stats.end_reason = "wall_budget"
-                last = episode.last
-                evidence = box.finish(asserts, status=episode.status, answer=episode.answer)
-                reply = Reply(content=episode.answer, raw_content=last.raw_content if last else "",
-                              reasoning=last.reasoning if last else "",
-                              content_source=last.content_source if last else "none", tool_calls=episode.calls,
-                              finish_reason=last.finish_reason if last else None,
-                              turns=max(1, episode.stats.turns), agent=episode.stats)
-            else:
-                answer = send(messages)
-                if answer is None:
-                    return finished(score=0, failure_mode=failure["mode"], detail=failure["detail"], reply=None)
-                status = agent.apply_single_reply(box, scenario.sandbox.solution_path, answer.content)
-                evidence = box.finish(asserts, status=status, answer=answer.content)
-                reply = Reply(content=answer.content, raw_content=answer.raw_content, reasoning=answer.reasoning,
-                              content_source=answer.content_source, finish_reason=answer.finish_reason)
-        reply.sandbox = evidence
+        if not sandboxed:
+            assert pack.meta.world is not None and scenario.world is not None  # the loader guarantees both
+            mocks = world.World(world.WorldSpec.model_validate(scenario.world))
+            talk.deadline = started + budget_s
+            episode = episode_in(mocks, pack.meta.world)
+            if episode is None:
+                return endpoint_failed()
+            reply = _episode_reply(episode)
+            reply.world = mocks.evidence(episode.status, episode.answer)
+        else:
+            assert scenario.sandbox is not None  # the loader guarantees it
+            asserts = [dict(a) for a in scenario.verifier.asserts]
+            with AgentSandbox(pack, scenario) as box:
+                talk.deadline = time.monotonic() + budget_s
+                if agentic:
+                    episode = episode_in(box, pack.meta.sandbox)
+                    if episode is None:
+                        return endpoint_failed()
+                    evidence = box.finish(asserts, status=episode.status, answer=episode.answer)
+                    reply = _episode_reply(episode)
+                else:
+                    answer = talk.send(messages)
+                    if answer is None:
+                        return endpoint_failed()
+                    status = agent.apply_single_reply(box, scenario.sandbox.solution_path, answer.content)
+                    evidence = box.finish(asserts, status=status, answer=answer.content)
+                    reply = Reply(content=answer.content, raw_content=answer.raw_content,
+                                  reasoning=answer.reasoning, content_source=answer.content_source,
+                                  finish_reason=answer.finish_reason)
+            reply.sandbox = evidence
     except SandboxError as exc:
         return finished(score=0, failure_mode="sandbox_error", detail=str(exc), reply=None)
     except Exception as exc:  # noqa: BLE001 - a bug in our loop must cost one scenario, not the run
         return finished(score=0, failure_mode="agent_runner_crashed", detail=f"{type(exc).__name__}: {exc}",
                         reply=None)
-    verdict = judge(scenario, reply)
-    return finished(score=verdict.score, failure_mode=verdict.failure_mode, detail=verdict.detail,
+    verdict, judge_s = _verdict(scenario, reply, rubric_judge)
+    return finished(judge_s=judge_s, score=verdict.score, failure_mode=verdict.failure_mode, detail=verdict.detail,
                     checks=verdict.checks, reply=reply)
 
 
@@ -302,8 +354,8 @@ def _expected_status(scenario: Scenario) -> str | None:
 
 
 def agent_health(results: list[ScenarioResult]) -> AgentHealth | None:
-    """How the model behaved as an agent over a pack's sandboxed scenarios (None for other packs)."""
-    replies = [(r, r.reply) for r in results if r.scenario.sandbox is not None]
+    """How the model behaved as an agent over a pack's agent scenarios (None for other packs)."""
+    replies = [(r, r.reply) for r in results if r.scenario.sandbox is not None or r.scenario.world is not None]
     if not replies:
         return None
     stats = [(r, reply.agent) for r, reply in replies if reply is not None and reply.agent is not None]
@@ -313,18 +365,23 @@ def agent_health(results: list[ScenarioResult]) -> AgentHealth | None:
                    and _expected_status(r.scenario) not in ("unsafe", "impossible"))
     overheads = [sum(reply.sandbox.timings_ms.values())
                  for _, reply in replies if reply is not None and reply.sandbox is not None]
+    premised = [r for r, _ in replies if r.scenario.false_premise and r.failure_mode not in INFRA_FAILURES]
     return AgentHealth(
         episodes=len(replies), mean_turns_to_solve=round(sum(solved) / len(solved), 2) if solved else None,
         tool_calls=calls,
         hallucination_rate=round(sum(s.hallucinations for _, s in stats) / calls, 4) if calls else None,
         schema_error_rate=round(sum(s.schema_errors for _, s in stats) / calls, 4) if calls else None,
         loop_detections=sum(s.loop_detected for _, s in stats), refusals_of_safe_tasks=refusals,
+        false_premises=len(premised),
+        sycophancy_rate=round(sum(r.status != "pass" for r in premised) / len(premised), 4) if premised else None,
         mean_sandbox_overhead_ms=round(sum(overheads) / len(overheads), 1) if overheads else None)
 
 
-def _identity(options: RunOptions, info: ServerInfo, packs: list[Pack]) -> dict[str, Any]:
-    """What makes two runs the same run: a resume must not mix two selections or settings."""
-    return {"model": info.model, "mode": options.mode,
+def _identity(options: RunOptions, info: ServerInfo, packs: list[Pack],
+              rubric_judge: rubric.Judge | None) -> dict[str, Any]:
+    """What makes two runs the same run: a resume must not mix two selections, settings or judges."""
+    judged = {"judge": rubric_judge.info.model} if rubric_judge else {}  # absent key: journals of older runs match
+    return {"model": info.model, "mode": options.mode, **judged,
             "sampling_source": options.sampling_source, "sampling": sampling_for(options).model_dump(),
             "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap,
             "selection": sorted(f"{p.meta.id}/{s.id}" for p in packs for s in p.scenarios)}
@@ -420,13 +477,35 @@ def measure_tps(client: EndpointClient, info: ServerInfo, max_tokens: int = 48, 
     return round(tokens / seconds, 2) if tokens and seconds > 0 else None
 
 
+def without_rubrics(packs: list[Pack]) -> tuple[list[Pack], list[str]]:
+    """The packs less their rubric-judged scenarios (no judge to score them), and a note per pack."""
+    kept, notes = [], []
+    for pack in packs:
+        judged = [s for s in pack.scenarios if s.verifier.type == "rubric"]
+        if judged:
+            notes.append(f"{pack.meta.id}: {len(judged)} rubric-judged scenario(s) not run "
+                         f"({', '.join(s.id for s in judged)}): no --judge PROFILE given")
+        rest = [s for s in pack.scenarios if s.verifier.type != "rubric"]
+        if rest:
+            kept.append(pack.model_copy(update={"scenarios": rest}))
+    return kept, notes
+
+
 def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | None = None,
-              resume: bool = False, client: EndpointClient | None = None) -> RunResult:
+              resume: bool = False, client: EndpointClient | None = None,
+              rubric_judge: rubric.Judge | None = None) -> RunResult:
     """Run every scenario of the given packs and return the run's result record.
 
-    Without a client, one is made for ``options.base_url`` (no key; tests and scripts).
+    Without a client, one is made for ``options.base_url`` (no key; tests and scripts). Without
+    a judge, rubric-judged scenarios are left out (and the result says so); with one, the judge
+    is first calibrated on the rubrics' graded references.
     """
     started_at = _now()
+    notes: list[str] = []
+    if rubric_judge is None:
+        packs, notes = without_rubrics(packs)
+        if not packs:
+            raise PackError("every selected scenario is rubric-judged; give --judge PROFILE to run them")
     if any(p.meta.sandbox is not None for p in packs):
         require_agent_image()  # before any scenario: one line naming `make sandboxes`
     own_client = client is None
@@ -438,12 +517,20 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         info = client.probe()
         tps = measure_tps(client, info) if options.timeout_override_s is None else None
         concurrency = max(1, min(options.concurrency or info.slots or 1, info.slots or options.concurrency or 1))
-        journal = _Journal(journal_path, _identity(options, info, packs), resume)
+        journal = _Journal(journal_path, _identity(options, info, packs, rubric_judge), resume)
         done = journal.done
         jobs = [(pack, s) for pack in packs for s in pack.scenarios if (pack.meta.id, s.id) not in done]
         results: dict[tuple[str, str], ScenarioResult] = dict(done)
         total = sum(len(p.scenarios) for p in packs)
         say = options.progress or (lambda line: None)
+        for note in notes:
+            say(f"note: {note}")
+        judge_info = None
+        if rubric_judge is not None:
+            judge_info = JudgeInfo(model=rubric_judge.info.model, endpoint=rubric_judge.endpoint,
+                                   profile=rubric_judge.profile)
+            if any(s.verifier.type == "rubric" for p in packs for s in p.scenarios):
+                judge_info.calibration = rubric.calibrate(rubric_judge, packs, say)
         if done:
             say(f"resuming: {len(done)}/{total} scenarios already done")
         pool = ThreadPoolExecutor(max_workers=concurrency)
@@ -453,7 +540,8 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
             for pack, scenario in jobs:
                 budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options), tps,
                                         options.timeout_override_s)
-                futures.append(pool.submit(run_scenario, client, info, pack, scenario, options, budget))
+                futures.append(pool.submit(run_scenario, client, info, pack, scenario, options, budget,
+                                           rubric_judge))
             streak = 0
             for future in as_completed(futures):
                 result = future.result()
@@ -497,7 +585,8 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         thinking=ThinkingState(requested=thinking_values.pop() if len(thinking_values) == 1 else None,
                                control=info.thinking_control, budget_tokens=options.thinking_budget_tokens),
         timeouts=TimeoutPolicy(measured_tps=tps, override_s=options.timeout_override_s),
-        complete=len(results) == sum(len(p.scenarios) for p in packs), packs=pack_results)
+        complete=len(results) == sum(len(p.scenarios) for p in packs), packs=pack_results, judge=judge_info,
+        notes=notes)
 
 
 def stderr_progress(line: str) -> None:

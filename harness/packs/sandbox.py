@@ -62,6 +62,21 @@ _COLLECT_SCRIPT = f"""cd {WORKSPACE} || exit 99
 {_LISTING}
 tar -C {WORKSPACE} -cf - . 2>/dev/null
 """
+# A check that must pass "from a clean checkout": the final workspace is committed in a throwaway
+# copy (git-ignored files stay behind) and cloned; the check runs in the clone's root. The
+# agent's hooks and fsmonitor are switched off: they would run (and could fail) in our commit.
+_FRESH_CLONE_SCRIPT = """mkdir -p "$HOME"
+work=$(mktemp -d /tmp/bw-clone-XXXXXX) || exit 98
+G="git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c commit.gpgsign=false"
+{ cp -a /workspace "$work/src" 2>/dev/null; cd "$work/src" && { [ -d .git ] || $G init -q; } \
+  && $G add -A && $G commit -q --no-verify --allow-empty -m bw-final-state \
+  && $G clone -q "$work/src" "$work/repo"; } >/dev/null 2>"$work/git.log" \
+  || { echo "bw-fresh-clone-failed: $(tail -c 300 "$work/git.log")" >&2; rm -rf "$work"; exit 98; }
+cd "$work/repo" && bash --noprofile --norc -c "$1"
+code=$?
+cd / && rm -rf "$work"
+exit $code
+"""
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/home", "LANG": "C.UTF-8", "TERM": "dumb"}
 
 
@@ -238,6 +253,18 @@ class AgentSandbox:
 
     # ---- the tools the model acts through -------------------------------------------------
 
+    def call(self, name: str, arguments: dict[str, Any]) -> tuple[str, Any]:
+        """One tool call (name and arguments already checked against the tool schemas)."""
+        if name == "bash":
+            return self.bash(arguments["command"])
+        if name == "read_file":
+            return self.read_file(arguments["path"])
+        if name == "write_file":
+            return self.write_file(arguments["path"], arguments["content"])
+        if name == "list_dir":
+            return self.list_dir(arguments.get("path") or ".")
+        raise SandboxError(f"{self.pack.meta.id}/{self.scenario.id}: no sandbox tool {name!r}")
+
     def bash(self, command: str) -> tuple[str, dict[str, Any]]:
         """Run a shell command; the model sees the exit code and both streams, cut with a note."""
         result = self._exec(["bash", "-c", command])
@@ -285,6 +312,22 @@ class AgentSandbox:
         """Kill everything the model left running, before anything is read."""
         self._box().kill_processes(AGENT_USER)
 
+    def _probe(self, index: int, spec_assert: dict[str, Any]) -> ProbeResult:
+        """Run one check command as the agent with a fresh HOME (in a fresh clone when asked)."""
+        home = f"/tmp/bw-home-{secrets.token_hex(4)}"
+        env = {**_ENV, "HOME": home, "PYTHONNOUSERSITE": "1"}
+        stdin = spec_assert.get("stdin")
+        if spec_assert.get("fresh_clone"):
+            cmd = ["bash", "--noprofile", "--norc", "-c", _FRESH_CLONE_SCRIPT, "fresh-clone", spec_assert["run"]]
+        else:
+            cmd = ["bash", "--noprofile", "--norc", "-c", f"mkdir -p {home}; {spec_assert['run']}"]
+        result = self._exec(cmd, stdin=stdin.encode() if isinstance(stdin, str) else None, env=env,
+                            timeout_s=float(spec_assert.get("timeout_s") or self.settings.command_timeout_s),
+                            max_output=256 * 1024)
+        return ProbeResult(assert_index=index, exit_code=result.exit_code, stdout=_text(result.stdout),
+                           stderr=_text(result.stderr)[-4000:], timed_out=result.timed_out,
+                           duration_ms=result.duration_ms)
+
     def finish(self, asserts: list[dict[str, Any]], *, status: str | None, answer: str) -> SandboxEvidence:
         """Stop the agent, snapshot the workspace, copy the hidden files in and run the check commands."""
         started = time.monotonic()
@@ -309,16 +352,8 @@ class AgentSandbox:
         for index, spec_assert in enumerate(asserts):
             if spec_assert.get("check") != "command":
                 continue
-            home = f"/tmp/bw-home-{secrets.token_hex(4)}"
-            env = {**_ENV, "HOME": home, "PYTHONNOUSERSITE": "1"}
-            stdin = spec_assert.get("stdin")
-            result = self._exec(["bash", "--noprofile", "--norc", "-c", f"mkdir -p {home}; {spec_assert['run']}"],
-                                stdin=stdin.encode() if isinstance(stdin, str) else None, env=env,
-                                timeout_s=float(spec_assert.get("timeout_s") or self.settings.command_timeout_s),
-                                max_output=256 * 1024)
-            probes.append(ProbeResult(assert_index=index, exit_code=result.exit_code, stdout=_text(result.stdout),
-                                      stderr=_text(result.stderr)[-4000:], timed_out=result.timed_out,
-                                      duration_ms=result.duration_ms))
+            for _ in range(int(spec_assert.get("repeat") or 1)):
+                probes.append(self._probe(index, spec_assert))
         self._lap("checks", started)
         return SandboxEvidence(before=self.before, after=after, probes=probes, status=status, answer=answer,
                                timings_ms=dict(self.timings_ms))

@@ -37,10 +37,11 @@ FailureMode = Literal[
     "loop_detected",      # the agent repeated the same tool call until the loop guard stopped it
     "tool_hallucination",  # the agent kept calling tools that do not exist
     "sandbox_error",      # the sandbox container could not be created, died, or the engine failed
+    "judge_error",        # the rubric judge failed or its reply did not parse: no score, never a guess
 ]
 FAILURE_MODES: tuple[str, ...] = FailureMode.__args__  # type: ignore[attr-defined]
 INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply",
-                            "sandbox_error", "agent_runner_crashed"})
+                            "sandbox_error", "agent_runner_crashed", "judge_error"})
 Status = Literal["pass", "partial", "fail"]
 SamplingSource = Literal["canonical", "server", "explicit"]
 
@@ -69,15 +70,24 @@ class Sampling(_Strict):
     max_tokens: int | None = Field(default=None, gt=0)
 
 
-class PackSandbox(_Strict):
+class AgentLimits(_Strict):
+    """The budgets of an agent episode, whatever its tools act on."""
+
+    max_turns: int = Field(default=16, ge=1, le=100)
+    max_tokens_total: int = Field(default=16000, gt=0, description="completion tokens per episode")
+    loop_repeats: int = Field(default=3, ge=2, description="the same call this many times in a row is a loop")
+    max_hallucinations: int = Field(default=3, ge=1, description="unknown-tool calls before the episode ends")
+
+
+class PackWorld(AgentLimits):
+    """An agent pack whose tools are the in-process mock services of ``harness.packs.world``."""
+
+
+class PackSandbox(AgentLimits):
     """How a sandboxed pack runs: an agent loop with tools, or one reply whose solution block is executed."""
 
     mode: Literal["agent", "single_reply"]
-    max_turns: int = Field(default=16, ge=1, le=100)
-    max_tokens_total: int = Field(default=16000, gt=0, description="completion tokens per episode")
     command_timeout_s: float = Field(default=10, gt=0, le=600)
-    loop_repeats: int = Field(default=3, ge=2, description="the same call this many times in a row is a loop")
-    max_hallucinations: int = Field(default=3, ge=1, description="unknown-tool calls before the episode ends")
     output_limit_bytes: int = Field(default=8192, ge=256, description="per stream, per command, shown to the model")
 
 
@@ -98,6 +108,7 @@ class PackMeta(_Strict):
     modes: list[Literal["quick", "medium", "full"]] = Field(default=["medium"],
                                                            description="run modes that include this pack")
     sandbox: PackSandbox | None = Field(default=None, description="set for packs judged in the agent sandbox")
+    world: PackWorld | None = Field(default=None, description="set for agent packs acting on mock services")
     verifier_module: str | None = Field(default=None, description="BenchLocal field, kept for provenance")
 
 
@@ -160,6 +171,8 @@ class Scenario(_Strict):
     expected: Any = None
     reference_turns: list[ReferenceTurn] = []
     sandbox: ScenarioSandbox | None = None
+    world: dict[str, Any] | None = Field(default=None, description="initial mock state (harness.packs.world.WorldSpec)")
+    false_premise: str | None = Field(default=None, description="a planted false claim; failing counts as sycophancy")
     extras: dict[str, Any] = Field(default={}, description="unrecognised BenchLocal fields, kept verbatim")
 
 
@@ -179,7 +192,8 @@ class ToolCallRecord(_Strict):
     arguments: Any
     arguments_valid_json: bool = True
     result: Any = None
-    error: str | None = Field(default=None, description="unknown tool / bad arguments: what the model was told")
+    error: str | None = Field(default=None, description="why the call failed (unknown tool, bad arguments, the "
+                                                         "tool's own error): what the model was told")
     duration_ms: float = 0
 
 
@@ -216,6 +230,18 @@ class SandboxEvidence(_Strict):
     timings_ms: dict[str, float] = Field(default={}, description="start, seed (copy + setup + snapshot), checks")
 
 
+class WorldEvidence(_Strict):
+    """The mock services' final state as collections of records, and every call made to them."""
+
+    memory: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    artifacts: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = Field(default=[], description="tool, arguments, ok; in order, submit excluded")
+    status: str | None = None
+    answer: str = ""
+
+
 class AgentStats(_Strict):
     """How an agent episode went (per scenario; aggregated per pack as agent health)."""
 
@@ -230,6 +256,21 @@ class AgentStats(_Strict):
     completion_tokens: int = 0
 
 
+class Judgement(_Strict):
+    """A rubric judge's verdict on one reply: who judged, what it was shown, what it said."""
+
+    judge_model: str
+    judge_endpoint: str
+    judge_profile: str | None = None
+    prompt: list[dict[str, Any]] = Field(description="the messages sent to the judge")
+    reply: str = Field(default="", description="the judge's reply text as received")
+    scores: dict[str, float] = Field(default={}, description="per criterion, 1-5 after clamping")
+    clamped: list[str] = Field(default=[], description="criteria whose score was out of 1-5 and was clamped")
+    reason: str = ""
+    error: str | None = Field(default=None, description="why there is no score (the verdict is judge_error)")
+    latency_ms: float = 0
+
+
 class Reply(_Strict):
     """What the model said, as the verifiers see it (``content`` has ``<think>`` stripped)."""
 
@@ -241,7 +282,9 @@ class Reply(_Strict):
     finish_reason: str | None = None
     turns: int = 1
     sandbox: SandboxEvidence | None = None
+    world: WorldEvidence | None = None
     agent: AgentStats | None = None
+    judgement: Judgement | None = None
 
 
 class Check(_Strict):
@@ -317,6 +360,9 @@ class AgentHealth(_Strict):
     schema_error_rate: float | None = Field(description="calls with malformed arguments / all tool calls")
     loop_detections: int
     refusals_of_safe_tasks: int = Field(description="submitted unsafe/impossible where the task was doable")
+    false_premises: int = Field(default=0, description="scenarios with a planted false claim that were answered")
+    sycophancy_rate: float | None = Field(default=None, description="of those, the share failed (went along "
+                                                                    "with the false claim)")
     mean_sandbox_overhead_ms: float | None = Field(description="container start + copy + setup + checks + remove")
 
 
@@ -368,6 +414,36 @@ class TimeoutPolicy(_Strict):
     formula: str = "base_s * max(1, reference_tps / measured_tps) * max(1, max_tokens / baseline_max_tokens)"
 
 
+class CalibrationItem(_Strict):
+    """The judge's score for one graded reference answer."""
+
+    pack_id: str
+    scenario_id: str
+    grade: Literal["strong", "weak"]
+    judged_mean: float | None = Field(description="mean criterion score 1-5; None when the judge failed")
+    error: str | None = None
+
+
+class Calibration(_Strict):
+    """How well a judge separates each rubric's strong reference from its weak one."""
+
+    items: list[CalibrationItem]
+    tasks: int = Field(description="scenarios with both a strong and a weak reference judged")
+    separated: int = Field(description="of those, how many scored strong above weak")
+    agreement: float | None = Field(description="separated / tasks")
+    rank_correlation: float | None = Field(description="Spearman between grade (strong > weak) and judged mean")
+    errors: int = 0
+
+
+class JudgeInfo(_Strict):
+    """Which judge scored the run's rubric scenarios, and its calibration on the references."""
+
+    model: str
+    endpoint: str
+    profile: str | None = None
+    calibration: Calibration | None = None
+
+
 class RunResult(_Strict):
     """The self-contained record of one packs run (schema-versioned)."""
 
@@ -388,4 +464,6 @@ class RunResult(_Strict):
     timeouts: TimeoutPolicy
     complete: bool = Field(description="every selected scenario has a result")
     packs: list[PackResult]
+    judge: JudgeInfo | None = None
+    notes: list[str] = Field(default=[], description="what the run left out and why (e.g. no --judge)")
     rescored: list[dict[str, Any]] = []

@@ -17,6 +17,8 @@ def pack_table(result: RunResult) -> str:
     rows = []
     for pack in result.packs:
         status = "ok" if pack.infra_failures == 0 else f"{pack.infra_failures} infra failure(s)"
+        judged = sum(s.scenario.verifier.type == "rubric" for s in pack.scenarios)
+        status += f" · {judged} judged" if judged else ""
         rows.append([pack.pack_id, f"{pack.passed}/{pack.total}", f"{pack.mean_score:.1f}",
                      _seconds(pack.p50_latency_ms), _seconds(pack.p95_latency_ms), status + tag])
     return tabulate(rows, headers=["Pack", "Pass/Total", "Score", "p50", "p95", "Status"], tablefmt="github")
@@ -39,7 +41,7 @@ def failure_breakdown(result: RunResult) -> str:
 
 
 def agent_health_lines(result: RunResult) -> str:
-    """Per sandboxed pack: how the model behaved as an agent (empty when no pack was sandboxed)."""
+    """Per agent pack: how the model behaved as an agent (empty when no agent pack ran)."""
     lines = []
     for pack in result.packs:
         h = pack.agent_health
@@ -49,9 +51,27 @@ def agent_health_lines(result: RunResult) -> str:
         overhead = "n/a" if h.mean_sandbox_overhead_ms is None else f"{h.mean_sandbox_overhead_ms / 1000:.2f}s"
         rates = ("tool calls: none" if h.tool_calls == 0 else
                  f"tool hallucinations {h.hallucination_rate:.1%} · schema errors {h.schema_error_rate:.1%}")
+        sycophancy = (f" · sycophancy {h.sycophancy_rate:.0%} of {h.false_premises} false premise(s)"
+                      if h.sycophancy_rate is not None else "")
+        sandbox = f" · sandbox overhead {overhead}/scenario" if h.mean_sandbox_overhead_ms is not None else ""
         lines.append(f"  {pack.pack_id}: turns to solve {turns} · {rates} · loops {h.loop_detections} · refused "
-                     f"safe tasks {h.refusals_of_safe_tasks} · sandbox overhead {overhead}/scenario")
+                     f"safe tasks {h.refusals_of_safe_tasks}{sycophancy}{sandbox}")
     return "Agent health:\n" + "\n".join(lines) if lines else ""
+
+
+def judge_lines(result: RunResult) -> str:
+    """Who judged the rubric scenarios and its calibration; what the run left out and why."""
+    lines = [f"Note: {note}" for note in result.notes]
+    judge, cal = result.judge, result.judge.calibration if result.judge else None
+    if judge is not None:
+        trust = "not calibrated (no graded references selected)"
+        if cal is not None and cal.tasks:
+            rho = "n/a" if cal.rank_correlation is None else f"{cal.rank_correlation:+.2f}"
+            trust = (f"strong above weak reference in {cal.separated}/{cal.tasks} task(s), rank correlation {rho}"
+                     + (f", {cal.errors} judge error(s)" if cal.errors else ""))
+        lines.append(f"Rubric judge: {judge.model} at {judge.endpoint} (scores are marked judged); calibration: "
+                     f"{trust}")
+    return "\n".join(lines)
 
 
 def quality_line(result: RunResult) -> str:
@@ -71,7 +91,8 @@ def summary(result: RunResult) -> str:
     head = (f"Packs run {result.run_id}: {result.model} at {result.endpoint} ({result.mode}, "
             f"sampling {'canonical' if result.sampling.canonical else result.sampling.source + ' NON-CANONICAL'}, "
             f"thinking {result.thinking.requested} via {result.thinking.control})")
-    parts = [head, pack_table(result), failure_breakdown(result), agent_health_lines(result), quality_line(result)]
+    parts = [head, pack_table(result), failure_breakdown(result), agent_health_lines(result), judge_lines(result),
+             quality_line(result)]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -90,6 +111,13 @@ def describe_scenario(scenario: ScenarioResult, *, full: bool) -> str:
                          + (f", submitted {a.submitted_status}" if a.submitted_status else "")
                          + (f", {a.hallucinations} unknown-tool call(s)" if a.hallucinations else "")
                          + (f", {a.schema_errors} malformed call(s)" if a.schema_errors else ""))
+        if (judged := scenario.reply.judgement) is not None:
+            scores = ", ".join(f"{k} {v:g}" + (" (clamped)" if k in judged.clamped else "")
+                               for k, v in judged.scores.items())
+            lines.append(f"  judged by {judged.judge_model}: " + (f"error: {judged.error}" if judged.error
+                                                                 else f"{scores}; {judged.reason}"))
+            if full:
+                lines.append(f"  judge reply: {judged.reply!r}")
         for call in scenario.reply.tool_calls:
             outcome = call.error or call.result
             shown = str(outcome) if full else str(outcome)[:200]

@@ -27,6 +27,7 @@ from harness.packs.summary import quality_line
 from harness.report.model import (
     NOT_RECORDED,
     AgentHealthRow,
+    AgenticRow,
     EvalRow,
     Interval,
     PackRow,
@@ -71,12 +72,61 @@ def pack_rows(result: RunResult) -> list[PackRow]:
     rows = []
     for pack in result.packs:
         status = "complete" if pack.infra_failures == 0 else f"{pack.infra_failures} infra failures"
+        judged = sum(s.scenario.verifier.type == "rubric" for s in pack.scenarios)
+        if judged:
+            status += f" · {judged} judged"
         rows.append(PackRow(pack=pack.pack_id, version=pack.version, passed=interval(pack.passed, pack.total),
                             mean_score=pack.mean_score,
                             p50_s=pack.p50_latency_ms / 1000 if pack.p50_latency_ms is not None else None,
                             p95_s=pack.p95_latency_ms / 1000 if pack.p95_latency_ms is not None else None,
-                            status=status))
+                            status=status, judged=judged))
     return rows
+
+
+def judge_line(result: RunResult) -> str:
+    """Who judged the rubric scenarios, and how far to trust it (its calibration)."""
+    judge = result.judge
+    if judge is None or not any(row.judged for row in pack_rows(result)):
+        return ""
+    who = f"{judge.model}" + (f" (profile {judge.profile})" if judge.profile else "")
+    cal = judge.calibration
+    if cal is None or not cal.tasks:
+        trust = "not calibrated"
+    else:
+        rho = "n/a" if cal.rank_correlation is None else f"{cal.rank_correlation:+.2f}"
+        trust = (f"calibration: strong reference above weak in {cal.separated}/{cal.tasks} task(s), "
+                 f"rank correlation {rho}" + (f", {cal.errors} judge error(s)" if cal.errors else ""))
+    return f"Judged scores come from {who}, an LLM's judgement, not a check; {trust}."
+
+
+def agentic_rows(profile: str, result: RunResult, prices: tuple[float | None, float | None],
+                 ttft_ms: float | None) -> list[AgenticRow]:
+    """The agent packs of one profile: quality, time per turn, tokens and (where priced) cost."""
+    rows = []
+    for pack in result.packs:
+        if pack.agent_health is None or not pack.scenarios:
+            continue
+        exchanges = [e.latency_ms for s in pack.scenarios for e in s.exchanges if e.error is None]
+        prompt = sum(s.prompt_tokens for s in pack.scenarios)
+        completion = sum(s.completion_tokens for s in pack.scenarios)
+        cost = None
+        if prices[0] is not None and prices[1] is not None:
+            cost = round((prompt * prices[0] + completion * prices[1]) / 1_000_000, 4)
+        rows.append(AgenticRow(profile=profile, pack=pack.pack_id, passed=interval(pack.passed, pack.total),
+                               mean_score=pack.mean_score,
+                               turn_s=round(sum(exchanges) / len(exchanges) / 1000, 2) if exchanges else None,
+                               ttft_ms=ttft_ms, tokens_per_scenario=round((prompt + completion) / len(pack.scenarios)),
+                               cost_usd=cost))
+    return rows
+
+
+def _prices(record: ProfileRecord) -> tuple[float | None, float | None]:
+    resolved = record.provenance.resolved if record.provenance is not None else {}
+
+    def price(key: str) -> float | None:
+        value = resolved.get(key)
+        return float(value) if isinstance(value, (int, float)) else None
+    return price("PRICE_IN_PER_MTOK"), price("PRICE_OUT_PER_MTOK")
 
 
 DATASET_LABELS = {"humaneval": "HumanEval+", "humaneval-mini": "HumanEval+ Mini",
@@ -88,6 +138,7 @@ def agent_health_rows(result: RunResult) -> list[AgentHealthRow]:
     return [AgentHealthRow(pack=p.pack_id, episodes=h.episodes, mean_turns_to_solve=h.mean_turns_to_solve,
                            hallucination_rate=h.hallucination_rate, schema_error_rate=h.schema_error_rate,
                            loop_detections=h.loop_detections, refusals_of_safe_tasks=h.refusals_of_safe_tasks,
+                           false_premises=h.false_premises, sycophancy_rate=h.sycophancy_rate,
                            sandbox_overhead_s=h.mean_sandbox_overhead_ms / 1000
                            if h.mean_sandbox_overhead_ms is not None else None)
             for p in result.packs if (h := p.agent_health) is not None]
@@ -241,6 +292,8 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
             report.packs = pack_rows(packs)
             report.failure_breakdown = _failure_breakdown(packs)
             report.agent_health = agent_health_rows(packs)
+            report.pack_notes = list(packs.notes)
+            report.judge_line = judge_line(packs)
             report.quality_line = quality_line(packs)
         except (HarnessError, ValidationError, ValueError) as exc:
             problems.append(f"packs.json unreadable: {_first_line(exc)}")
@@ -263,6 +316,9 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
     if report.throughput is not None and report.throughput.load_s is None and up is not None:
         report.throughput.load_s = up.seconds  # the up step is exactly "from up to healthy"
     report.provenance = _provenance(record, packs)
+    if packs is not None:
+        report.agentic = agentic_rows(record.profile, packs, _prices(record),
+                                      report.throughput.ttft_ms if report.throughput else None)
     if problems:
         report.reason = "; ".join(filter(None, [report.reason, *problems]))
         if report.status == "completed":  # never shown as completed without saying its results do not read

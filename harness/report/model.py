@@ -30,6 +30,7 @@ class PackRow(BaseModel):
     p50_s: float | None = None
     p95_s: float | None = None
     status: str = ""
+    judged: int = 0  # scenarios scored by a rubric judge (an LLM's opinion, not a check)
 
 
 class AgentHealthRow(BaseModel):
@@ -42,7 +43,22 @@ class AgentHealthRow(BaseModel):
     schema_error_rate: float | None = None
     loop_detections: int = 0
     refusals_of_safe_tasks: int = 0
+    false_premises: int = 0
+    sycophancy_rate: float | None = None  # share of false-premise scenarios failed
     sandbox_overhead_s: float | None = None
+
+
+class AgenticRow(BaseModel):
+    """One profile's agentic pack, for comparing local and API models side by side."""
+
+    profile: str
+    pack: str
+    passed: Interval
+    mean_score: float
+    turn_s: float | None = None  # mean seconds per model request (turn)
+    ttft_ms: float | None = None  # from the profile's throughput step
+    tokens_per_scenario: float | None = None
+    cost_usd: float | None = None  # only where the profile gives prices
 
 
 class EvalRow(BaseModel):
@@ -95,6 +111,9 @@ class ProfileReport(BaseModel):
     packs: list[PackRow] = Field(default_factory=list)
     failure_breakdown: dict[str, int] = Field(default_factory=dict)
     agent_health: list[AgentHealthRow] = Field(default_factory=list)
+    agentic: list[AgenticRow] = Field(default_factory=list)
+    pack_notes: list[str] = Field(default_factory=list)  # what the packs run left out and why
+    judge_line: str = ""  # who judged the rubric scenarios and how well it separates graded references
     quality_line: str = ""
     evalplus: list[EvalRow] = Field(default_factory=list)
 

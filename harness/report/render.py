@@ -83,10 +83,17 @@ def _context(report: Report) -> dict:
         "agent_rows": {p.profile: [[a.pack, a.episodes, _fmt(a.mean_turns_to_solve),
                                     _fmt(a.hallucination_rate, "{:.1%}"), _fmt(a.schema_error_rate, "{:.1%}"),
                                     a.loop_detections, a.refusals_of_safe_tasks,
+                                    _fmt(a.sycophancy_rate, "{:.0%}") + (f" of {a.false_premises}"
+                                                                         if a.false_premises else ""),
                                     _fmt(a.sandbox_overhead_s, "{:.2f}")] for a in p.agent_health]
                        for p in report.profiles},
         "agent_headers": ["Pack", "Episodes", "Turns to solve", "Tool hallucinations", "Schema errors",
-                          "Loops", "Refused safe tasks", "Sandbox overhead s"],
+                          "Loops", "Refused safe tasks", "Sycophancy (false premises)", "Sandbox overhead s"],
+        "agentic_rows": [[a.profile, a.pack, f"{a.passed.k}/{a.passed.n}", str(a.passed), f"{a.mean_score:.1f}",
+                          _fmt(a.turn_s, "{:.2f}"), _fmt(a.ttft_ms, "{:.0f}"), _fmt(a.tokens_per_scenario, "{:.0f}"),
+                          _fmt(a.cost_usd, "${:.4f}")] for p in report.profiles for a in p.agentic],
+        "agentic_headers": ["Profile", "Pack", "Pass/Total", "Pass rate [Wilson 95%]", "Mean score", "s per turn",
+                            "TTFT ms", "Tokens per scenario", "Cost"],
         "pack_charts": {p.profile: [(row.pack, row.mean_score) for row in p.packs] for p in report.profiles},
         "eval_rows": {p.profile: [[e.label or e.dataset, e.tasks, _interval(e.base), _interval(e.plus), e.empty,
                                    e.truncated, e.recovered, _fmt(e.min_time_limit_s, "{:g}")] for e in p.evalplus]

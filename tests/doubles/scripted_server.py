@@ -11,9 +11,9 @@ already in the conversation), bent by a mode:
     length          the first half of the reference text, finish_reason "length"
     slow            the reference reply after ``delay_s``
     error500        HTTP 500 for the first ``fail_first`` requests of the scenario, then perfect
-    loop            (agents) the same harmless call (list the workspace), again and again
+    loop            (agents) the same harmless call (``loop_call``: list the workspace), again and again
     hallucinate     (agents) a call to a tool that does not exist, every turn
-    bad_args        (agents) a bash call without its command argument, every turn
+    bad_args        (agents) a call with a wrong argument (``bad_call``: bash without its command), every turn
 
 A leading system message the scenario does not have (the agent runner adds one) is skipped
 when recognising the scenario.
@@ -54,8 +54,11 @@ class ScriptedModel:
 
     def __init__(self, scenarios: list[Scenario], mode: str = "perfect", modes: dict[str, str] | None = None,
                  delay_s: float = 2.0, fail_first: int = 1, slots: int = 2, chat_template: str = "",
-                 api_key: str | None = None, model_ids: tuple[str, ...] = ("scripted-model",)):
+                 api_key: str | None = None, model_ids: tuple[str, ...] = ("scripted-model",),
+                 loop_call: dict | None = None, bad_call: dict | None = None):
         self.scenarios = scenarios
+        self.loop_call = loop_call or {"name": "list_dir", "arguments": {"path": "."}}
+        self.bad_call = bad_call or {"name": "bash", "arguments": {"cmd": "ls"}}
         self.mode, self.modes = mode, modes or {}
         self.delay_s, self.fail_first = delay_s, fail_first
         self.failures: dict[str, int] = {}
@@ -109,9 +112,8 @@ class ScriptedModel:
         text = reference.content or ""
         usage = {"prompt_tokens": 10, "completion_tokens": max(1, len(text.split()))}
         if mode in ("loop", "hallucinate", "bad_args"):
-            call = {"loop": {"name": "list_dir", "arguments": {"path": "."}},
-                    "hallucinate": {"name": "run_shell", "arguments": {"cmd": "ls"}},
-                    "bad_args": {"name": "bash", "arguments": {"cmd": "ls"}}}[mode]
+            call = {"loop": self.loop_call, "hallucinate": {"name": "run_shell", "arguments": {"cmd": "ls"}},
+                    "bad_args": self.bad_call}[mode]
             return Reply(content=None, tool_calls=[{"id": f"call_{turn}_0", **call}], usage=usage)
         if reference.tool_calls and mode not in ("empty", "length"):
             calls = [{"id": f"call_{turn}_{i}", "name": c.name, "arguments": c.arguments}

@@ -41,6 +41,9 @@ class Box:
         self.calls.append(("list_dir", (path,)))
         return "total 0", {}
 
+    def call(self, name, arguments):
+        return getattr(self, name)(*arguments.values())
+
 
 def reply(*calls, content="", tokens=10) -> ChatReply:
     tool_calls = [{"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": args}}

@@ -106,10 +106,11 @@ def test_a_missing_sandbox_image_is_one_line_before_any_request(monkeypatch, tmp
     assert not (tmp_path / "r.json").exists()
 
 
-def test_full_mode_is_the_deterministic_packs_plus_the_sandboxed_ones(capsys, tmp_path):
+def test_full_mode_is_the_deterministic_packs_plus_the_agent_ones(capsys, tmp_path):
     found = loader.discover_packs(PACKS_DIR)
     full = [p.meta.id for p in loader.select(found, mode="full")]
-    assert set(SANDBOXED) <= set(full) and set(full) - set(SANDBOXED) == {
+    agent_packs = {*SANDBOXED, "agent-20", "repo-12"}
+    assert agent_packs <= set(full) and set(full) - agent_packs == {
         p.meta.id for p in loader.select(found, mode="medium")}
     # --sandboxed-only / --no-sandboxed narrow the selection; an empty selection is one line.
     code = cli.main(["packs", "run", "--base-url", "http://127.0.0.1:9", "--quick", "--sandboxed-only",

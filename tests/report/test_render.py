@@ -119,9 +119,9 @@ def test_agent_health_of_sandboxed_packs_is_in_both_formats(run_dir):
     pack_id = data["packs"][0]["pack_id"]
     row = next(line for line in _section(render_markdown(report), PROFILE).splitlines()
                if line.startswith(f"| {pack_id} ") and "3.2" in line)
-    assert _cells(row) == [pack_id, "40", "3.2", "3.5%", "1.0%", "2", "1", "0.81"]
+    assert _cells(row) == [pack_id, "40", "3.2", "3.5%", "1.0%", "2", "1", "n/a", "0.81"]
     page = render_html(report)
-    assert "Agent health (sandboxed packs)" in page and "<td class=\"num\">3.5%</td>" in page
+    assert "Agent health (agent packs)" in page and "<td class=\"num\">3.5%</td>" in page
     assert "Agent health" not in render_markdown(build_report(_without_health(run_dir, packs_path), REFERENCES))
 
 
@@ -130,3 +130,54 @@ def _without_health(run_dir, packs_path):
     data["packs"][0].pop("agent_health")
     packs_path.write_text(json.dumps(data))
     return run_dir
+
+
+def test_judged_scores_are_marked_with_the_judge_and_its_calibration(run_dir):
+    packs_path = run_dir / PROFILE / "packs.json"
+    data = read_json(packs_path)
+    pack = data["packs"][0]
+    pack["scenarios"][0]["scenario"]["verifier"] = {"type": "rubric", "rubric": {}}
+    pack["agent_health"] = {"episodes": 3, "mean_turns_to_solve": 2.0, "tool_calls": 9, "hallucination_rate": 0.0,
+                            "schema_error_rate": 0.0, "loop_detections": 0, "refusals_of_safe_tasks": 0,
+                            "false_premises": 2, "sycophancy_rate": 0.5, "mean_sandbox_overhead_ms": None}
+    data["judge"] = {"model": "judge-7b", "endpoint": "http://127.0.0.1:9000", "profile": "bench-judge",
+                     "calibration": {"items": [], "tasks": 2, "separated": 1, "agreement": 0.5,
+                                     "rank_correlation": 0.45, "errors": 0}}
+    data["notes"] = ["repo-12: 2 rubric-judged scenario(s) not run (auth-plan, compare-libs): no --judge PROFILE "
+                     "given"]
+    packs_path.write_text(json.dumps(data))
+    report = build_report(run_dir, REFERENCES)
+    markdown, page = render_markdown(report), render_html(report)
+    line = ("Judged scores come from judge-7b (profile bench-judge), an LLM's judgement, not a check; calibration: "
+            "strong reference above weak in 1/2 task(s), rank correlation +0.45.")
+    assert line in markdown and line.replace("'", "&#39;") in page
+    assert "complete · 1 judged" in markdown
+    assert "Note: repo-12: 2 rubric-judged scenario(s) not run" in markdown and "Note: repo-12" in page
+    assert "50% of 2" in markdown
+    # the cross-profile agent table: quality, time per turn, tokens; no prices -> no cost
+    table = markdown.partition("### Agent packs across profiles")[2].partition("\n## ")[0]
+    row = next(x for x in table.splitlines() if x.startswith(f"| {PROFILE} "))
+    cells = _cells(row)
+    scenarios = pack["scenarios"]
+    tokens = sum(s["prompt_tokens"] + s["completion_tokens"] for s in scenarios) / len(scenarios)
+    assert cells[:3] == [PROFILE, pack["pack_id"], f"{pack['passed']}/{pack['total']}"]
+    assert cells[7] == f"{tokens:.0f}" and cells[8] == "n/a"
+    assert 'id="agentic"' in page
+
+
+def test_agent_pack_cost_comes_from_the_prices_the_run_recorded(run_dir):
+    packs_path = run_dir / PROFILE / "packs.json"
+    data = read_json(packs_path)
+    pack = data["packs"][0]
+    pack["agent_health"] = {"episodes": 1, "mean_turns_to_solve": None, "tool_calls": 0, "hallucination_rate": None,
+                            "schema_error_rate": None, "loop_detections": 0, "refusals_of_safe_tasks": 0,
+                            "mean_sandbox_overhead_ms": None}
+    packs_path.write_text(json.dumps(data))
+    manifest = read_json(run_dir / "manifest.json")
+    resolved = manifest["profiles"][0]["provenance"]["resolved"]
+    resolved.update(PRICE_IN_PER_MTOK=3.0, PRICE_OUT_PER_MTOK=15.0)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    row = build_report(run_dir, REFERENCES).profiles[0].agentic[0]
+    prompt = sum(s["prompt_tokens"] for s in pack["scenarios"])
+    completion = sum(s["completion_tokens"] for s in pack["scenarios"])
+    assert row.cost_usd == round((prompt * 3.0 + completion * 15.0) / 1_000_000, 4) and row.cost_usd > 0

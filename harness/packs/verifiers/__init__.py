@@ -15,9 +15,11 @@ from harness.packs.verifiers import (
     data_extract,
     instruct_follow,
     reason_math,
+    rubric,
     sandbox_state,
     struct_output,
     tool_call,
+    world_state,
 )
 
 VERIFIERS: dict[str, ModuleType] = {
@@ -28,6 +30,8 @@ VERIFIERS: dict[str, ModuleType] = {
     "data_extract": data_extract,
     "answer_match": answer_match,
     "sandbox": sandbox_state,
+    "rubric": rubric,
+    "world": world_state,
 }
 
 
@@ -35,7 +39,7 @@ def judge(scenario: Scenario, reply: Reply) -> Verdict:
     """The verdict on one reply: the scenario's verifier plus the shared empty/truncated rules.
     A sandboxed reply is judged by the state it left (an empty reply can still have acted)."""
     module = VERIFIERS[scenario.verifier.type]
-    if not reply.content.strip() and not reply.tool_calls and reply.sandbox is None:
+    if not reply.content.strip() and not reply.tool_calls and reply.sandbox is None and reply.world is None:
         verdict = Verdict(score=0, failure_mode="no_answer_found", detail="empty reply (no content, no tool calls)")
     else:
         verdict = module.verify(scenario, reply)

@@ -238,6 +238,7 @@ class _Conversation:
 
 
 def _episode_reply(episode: agent.Episode) -> Reply:
+    """What the episode ended with, as the verifiers see a reply (the last turn's text fields)."""
     last = episode.last
     return Reply(content=episode.answer, raw_content=last.raw_content if last else "",
                  reasoning=last.reasoning if last else "", content_source=last.content_source if last else "none",

@@ -266,3 +266,19 @@ def test_the_real_server_as_judge_gives_scores_or_judge_errors_never_guesses(emb
     for item in calibration["items"]:  # each reference either scored 1-5 or recorded why not
         assert (item["judged_mean"] is not None and 1 <= item["judged_mean"] <= 5) or item["error"]
     assert "separated strong from weak in" in done.stdout
+
+
+def test_packs_run_with_judge_prints_the_judge_and_its_calibration(plan_pack, tmp_path):
+    pack = load_pack_dir(plan_pack)
+    out = tmp_path / "judged.json"
+    with ScriptedModel(pack.scenarios) as model, ScriptedJudge("thorough") as double:
+        done = subprocess.run([sys.executable, "-m", "harness", "packs", "run", "--base-url", model.base_url,
+                               "--pack-file", str(plan_pack), "--judge", double.base_url, "--no-progress",
+                               "--save-json", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "| plans-3 | 2/3" in done.stdout and "ok · 2 judged" in done.stdout
+    assert (f"Rubric judge: judge-model at {double.base_url} (scores are marked judged); calibration: strong above "
+            "weak reference in 2/2 task(s), rank correlation +1.00") in done.stdout
+    shown = subprocess.run([sys.executable, "-m", "harness", "inspect", str(out), "--scenario", "keys-terse"],
+                           capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert "judged by judge-model: coverage 1, actionable 1;" in shown.stdout

@@ -111,6 +111,12 @@ def describe_scenario(scenario: ScenarioResult, *, full: bool) -> str:
                          + (f", submitted {a.submitted_status}" if a.submitted_status else "")
                          + (f", {a.hallucinations} unknown-tool call(s)" if a.hallucinations else "")
                          + (f", {a.schema_errors} malformed call(s)" if a.schema_errors else ""))
+        if (end := scenario.reply.world) is not None:
+            lines.append(f"  world at the end: {len(end.memory)} fact(s) in memory, "
+                         f"{sum(bool(j.get('active')) for j in end.jobs)} active job(s), {len(end.artifacts)} "
+                         f"artifact(s), {len(end.outbox)} email(s) in the outbox, {len(end.calls)} call(s) served")
+            if full:
+                lines.append(f"  world state: {end.model_dump_json(exclude={'calls', 'status', 'answer'})}")
         if (judged := scenario.reply.judgement) is not None:
             scores = ", ".join(f"{k} {v:g}" + (" (clamped)" if k in judged.clamped else "")
                                for k, v in judged.scores.items())

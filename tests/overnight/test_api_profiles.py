@@ -103,3 +103,32 @@ def test_an_anthropic_profile_benchmarks_end_to_end_with_sandboxed_evaluation(wr
     result = json.loads((results / "claude" / "bench-claude" / "evalplus" / "humaneval" /
                          "humaneval.result.json").read_text())
     assert result["tasks"][0]["base_pass"] is True  # the scripted answer is right, and was run in the sandbox
+
+
+def test_local_and_api_profiles_compare_on_the_same_agent_pack_in_one_report_table(write_conf, tmp_path):
+    """The same agent pack against an OpenAI-compatible endpoint and a priced Anthropic one: one
+    all-bench, one table with quality, time per turn, TTFT, tokens and (only where priced) cost."""
+    from harness.packs import loader
+
+    agent20 = loader.discover_packs(REPO_ROOT / "packs")["agent-20"]
+    results = tmp_path / "results"
+    with ScriptedModel(agent20.scenarios, api_key="sk-ant-test", slots=None) as model:
+        conf = write_conf(f"[bench-local]\nNAME=Local (scripted)\nPROVIDER=openai-compatible\n"
+                          f"BASE_URL={model.base_url}/v1\nMODEL_ID=scripted-model\nAPI_KEY_ENV=BW_LOCAL_KEY\n\n"
+                          f"[bench-claude]\nNAME=Claude (scripted)\nPROVIDER=anthropic\nBASE_URL={model.base_url}\n"
+                          "MODEL_ID=claude-test\nAPI_KEY_ENV=BW_ANTHROPIC_TEST_KEY\nPRICE_IN_PER_MTOK=3\n"
+                          "PRICE_OUT_PER_MTOK=15\n")
+        done = _harness("all-bench", "--config", str(conf), "--results-dir", str(results), "--run-id", "cmp",
+                        "--packs", "agent-20", "--datasets", "", "--throughput-runs", "1",
+                        env={**os.environ, "BW_LOCAL_KEY": "sk-ant-test", "BW_ANTHROPIC_TEST_KEY": "sk-ant-test"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = (results / "REPORT.md").read_text().partition("### Agent packs across profiles")[2].partition("\n## ")[0]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in table.splitlines() if line.startswith("| bench-")}
+    assert set(rows) == {"bench-local", "bench-claude"}
+    for cells in rows.values():
+        assert cells[0] == "agent-20" and cells[1] == "20/20" and cells[4] != "n/a" and cells[6] != "n/a"
+    packs = json.loads((results / "cmp" / "bench-claude" / "packs.json").read_text())["packs"][0]["scenarios"]
+    prompt, completion = (sum(s[k] for s in packs) for k in ("prompt_tokens", "completion_tokens"))
+    assert rows["bench-claude"][7] == f"${(prompt * 3 + completion * 15) / 1_000_000:.4f}"
+    assert rows["bench-local"][7] == "n/a"

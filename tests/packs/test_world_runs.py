@@ -109,3 +109,16 @@ def test_agent20_against_the_real_server(embedded_server, tmp_path, capsys):
         assert scenario.reply is not None and scenario.reply.world is not None and scenario.reply.agent is not None
         assert scenario.exchanges[0].request["tools"][0]["function"]["name"] == "memory_save"
     assert "Agent health:" in printed.out and "agent-20:" in printed.out
+
+
+def test_inspect_shows_the_world_the_agent_left(agent20, tmp_path, capsys):
+    from harness.packs.runner import write_result
+
+    subset = agent20.model_copy(update={"scenarios": [s for s in agent20.scenarios if s.id == "send-agenda-once"]})
+    result, _ = _run(subset, "perfect")
+    out = write_result(result, tmp_path / "r.json")
+    code = cli.main(["inspect", str(out), "--scenario", "send-agenda-once"])
+    shown = capsys.readouterr().out
+    assert code == 0
+    assert "world at the end: 0 fact(s) in memory, 0 active job(s), 2 artifact(s), 1 email(s) in the outbox, " \
+           "2 call(s) served" in shown

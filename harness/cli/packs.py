@@ -16,7 +16,7 @@ from harness.cli.common import add_endpoint_args, client_for, number, resolve_ta
 from harness.endpoint.client import RetryPolicy
 from harness.endpoint.target import looks_like_url, open_client, target_from_profile, target_from_url
 from harness.errors import Interrupted, PackError
-from harness.files import check_output_location
+from harness.files import check_output_location, write_text_atomic
 from harness.packs import loader, rubric
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
@@ -131,7 +131,6 @@ def cmd_judge_calibrate(args: argparse.Namespace) -> int:
     print(f"\nJudge {model}: separated strong from weak in {calibration.separated}/{calibration.tasks} task(s) "
           f"(agreement {agreement}); rank correlation {correlation}; {calibration.errors} judge error(s)")
     if args.save_json:
-        from harness.files import write_text_atomic
         write_text_atomic(args.save_json, calibration.model_dump_json(indent=1))
         print(f"Calibration: {args.save_json}")
     return 0

@@ -94,6 +94,19 @@ def _api_error(what: str, exc: Exception) -> SandboxError:
     return SandboxError(f"{what}: {str(explanation).splitlines()[0][:300]}")
 
 
+# Run as the user: kill(-1) spares only the caller; loop until no process of the user but PID 1
+# and this shell is left in /proc (zombies count until reaped). Builtins only: no fork needed.
+_KILL_ALL = """while :; do
+  kill -9 -1 2>/dev/null
+  left=0
+  for p in /proc/[0-9]*; do
+    [ "$p" = /proc/1 ] || [ "$p" = "/proc/$$" ] || { [ -O "$p" ] && left=1 && break; }
+  done
+  [ "$left" = 0 ] && exit 0
+  [ "$SECONDS" -ge 5 ] && exit 1
+done"""
+
+
 class Container:
     """A started sandbox container; use as a context manager so it is always removed."""
 
@@ -163,11 +176,14 @@ class Container:
                           duration_ms=round((time.monotonic() - started) * 1000, 1))
 
     def kill_processes(self, user: str | None) -> None:
-        """Kill every process the user owns in the container (PID 1 is immune inside its namespace)."""
+        """Kill every process the user owns in the container (PID 1 is immune inside its namespace),
+        and wait (up to 5 s) until they are gone and reaped: a fork bomb still forking, or zombies
+        not yet reaped, would otherwise hold the PIDs cap and fail the next command."""
         import docker.errors
         api = engine().api
         try:
-            exec_id = api.exec_create(self.id, ["kill", "-9", "-1"], user=user or "")["Id"]
+            exec_id = api.exec_create(self.id, ["bash", "--noprofile", "--norc", "-c", _KILL_ALL],
+                                      user=user or "")["Id"]
             _pump(api.exec_start(exec_id, socket=True), None, time.monotonic() + 10, 4096)
         except docker.errors.DockerException:
             pass  # the container may already be gone; remove() follows

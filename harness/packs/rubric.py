@@ -19,7 +19,7 @@ from typing import Any
 from harness.endpoint.client import EndpointClient, ServerInfo
 from harness.packs.schema import Calibration, CalibrationItem, Judgement, Pack, Reply, Scenario
 from harness.packs.verifiers import rubric as rubric_verifier
-from harness.packs.verifiers._common import fenced_blocks
+from harness.packs.verifiers._common import json_candidates
 from harness.stats import spearman
 
 JUDGE_MAX_TOKENS = 600
@@ -80,10 +80,10 @@ def judge_messages(scenario: Scenario, evidence: str) -> list[dict[str, Any]]:
 
 
 def _json_objects(text: str) -> list[Any]:
-    """Every JSON value that parses: the whole text, fenced blocks, then each {...} span (last wins)."""
-    candidates = [text.strip()] + [body for _, body in fenced_blocks(text)]
+    """Every JSON value that parses: the verifiers' usual candidates, then each {...} span on its own
+    (a judge may write prose with braces around its object; the last object wins)."""
     found = []
-    for candidate in candidates:
+    for candidate in json_candidates(text):
         try:
             found.append(json.loads(candidate))
         except ValueError:

@@ -254,7 +254,7 @@ def run_agentic(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: 
     recorded in the evidence's timings."""
     started = time.monotonic()
     sandboxed = pack.meta.sandbox is not None
-    agentic = not sandboxed or (pack.meta.sandbox is not None and pack.meta.sandbox.mode == "agent")
+    agentic = pack.meta.sandbox is None or pack.meta.sandbox.mode == "agent"
     tools = (agent.AGENT_TOOLS if sandboxed else world.WORLD_TOOLS) if agentic else None
     talk = _Conversation(client, info, pack, scenario, options, tools)
     prompt = agent.SYSTEM_PROMPT if sandboxed else agent.ASSISTANT_PROMPT

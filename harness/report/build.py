@@ -86,7 +86,7 @@ def pack_rows(result: RunResult) -> list[PackRow]:
 def judge_line(result: RunResult) -> str:
     """Who judged the rubric scenarios, and how far to trust it (its calibration)."""
     judge = result.judge
-    if judge is None or not any(row.judged for row in pack_rows(result)):
+    if judge is None or not any(s.scenario.verifier.type == "rubric" for p in result.packs for s in p.scenarios):
         return ""
     who = f"{judge.model}" + (f" (profile {judge.profile})" if judge.profile else "")
     cal = judge.calibration

@@ -11,7 +11,7 @@ RUN_ID ?=
 BENCH_ARGS ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf lint \
+.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf perf-report lint \
         all-bench report throughput diff baseline-capture baseline-check packs packs-quick packs-full \
         judge-calibrate
 
@@ -111,6 +111,9 @@ test-slow: setup ## full-dataset checks: canonical HumanEval+ (164) and MBPP+ (3
 
 perf: setup ## benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus, agent sandbox overhead)
 	$(PY) scripts/perf.py
+
+perf-report: setup ## a 1,000-scenario HTML report: file size and Chromium load time against an empty page
+	$(PY) scripts/perf_report.py
 
 test-unit: setup ## run only the tests that need no Docker engine
 	$(PY) -m pytest -m 'not docker and not server' $(PYTEST_ARGS)

@@ -11,12 +11,18 @@ score intervals rather than normal approximations:
 * ``sign_test`` — the same binomial test over paired numeric differences (ties dropped),
   for per-scenario scores rather than verdicts.
 * ``majority_vote`` — one verdict per scenario from repeated runs.
+* ``paired_difference_interval`` / ``paired_equivalence`` — how far apart two runs' pass rates
+  are over the same scenarios (Tango's score interval), and whether that is within a margin
+  (two one-sided tests, TOST): "as good as" is a claim of its own, not the absence of a
+  significant difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from math import comb, sqrt
+from collections.abc import Callable, Iterable, Sequence
+from math import comb, floor, sqrt
+from statistics import NormalDist
+from typing import NamedTuple
 
 Z_95 = 1.959963984540054  # two-sided 95% standard normal quantile
 
@@ -101,3 +107,124 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     if sxx == 0 or syy == 0:
         return None
     return sxy / (sxx * syy) ** 0.5
+
+
+# --- Paired difference of pass rates and equivalence ---------------------------------------
+#
+# Why Tango's score interval (Tango 1998, Stat Med 17:891; recommended for paired proportions by
+# Fagerland, Lydersen & Laake 2014): the Wald interval d ± z·sqrt((b + c - n·d²)/n²) has zero width
+# when no scenario changed verdict, so 3 identical scenarios would "prove" equivalence. Adding 0.5
+# to the discordant cells patches that case with an arbitrary constant. The score interval instead
+# takes the variance under each candidate difference Δ (the discordant cells fitted by maximum
+# likelihood subject to p_fixed - p_regressed = Δ), so a difference the data cannot rule out stays
+# inside it: with no discordant pairs it is ±z²/(n + z²), which shrinks only as scenarios are added.
+# At Δ = 0 the statistic is McNemar's z, so the interval excludes 0 exactly when the asymptotic
+# McNemar test rejects.
+
+
+class PairedEquivalence(NamedTuple):
+    """B's pass rate minus A's over shared scenarios, its 1-2α interval and the TOST verdict."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float  # the larger of the two one-sided p-values
+    equivalent: bool  # p_value < alpha, i.e. the interval lies inside (-margin, +margin)
+
+
+def _check_pairs(regressed: int, fixed: int, shared: int) -> None:
+    if regressed < 0 or fixed < 0 or regressed + fixed > shared:
+        raise ValueError(f"need 0 <= regressed + fixed <= shared, got {regressed} + {fixed} of {shared}")
+
+
+def _restricted_regressed_rate(regressed: int, fixed: int, shared: int, delta: float) -> float:
+    """Maximum-likelihood P(pass→fail) given P(fail→pass) - P(pass→fail) = delta.
+
+    The larger root of 2n·p² + (delta·(2n + b - c) - (b + c))·p - b·delta·(1 - delta) = 0
+    (b regressed, c fixed), which is where the constrained log-likelihood's derivative vanishes.
+    """
+    a = 2 * shared
+    b = delta * (2 * shared + regressed - fixed) - (regressed + fixed)
+    c = -regressed * delta * (1 - delta)
+    return (-b + sqrt(max(0.0, b * b - 4 * a * c))) / (2 * a)
+
+
+def paired_difference_score(regressed: int, fixed: int, shared: int, delta: float) -> float:
+    """Tango's score statistic for H0: pass rate(B) - pass rate(A) = delta; decreasing in delta."""
+    _check_pairs(regressed, fixed, shared)
+    if shared == 0:
+        return 0.0
+    numerator = fixed - regressed - shared * delta
+    p_regressed = _restricted_regressed_rate(regressed, fixed, shared, delta)
+    variance = shared * (2 * p_regressed + delta * (1 - delta))
+    if numerator == 0:
+        return 0.0
+    if variance <= 0:
+        return float("inf") if numerator > 0 else float("-inf")
+    return numerator / sqrt(variance)
+
+
+def _solve_decreasing(f: Callable[[float], float], target: float, low: float, high: float) -> float:
+    """The x in [low, high] where the decreasing function f crosses target (bisection)."""
+    for _ in range(200):
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        if f(middle) > target:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def paired_difference_interval(regressed: int, fixed: int, shared: int, z: float = Z_95) -> tuple[float, float]:
+    """Tango's score interval for pass rate(B) - pass rate(A) from paired verdicts.
+
+    ``regressed``: scenarios A passed and B failed; ``fixed``: the reverse; ``shared``: all paired
+    scenarios. (-1, 1) when there are none.
+    """
+    _check_pairs(regressed, fixed, shared)
+    if shared == 0:
+        return -1.0, 1.0
+    estimate = (fixed - regressed) / shared
+
+    def score(delta: float) -> float:
+        return paired_difference_score(regressed, fixed, shared, delta)
+
+    low = -1.0 if regressed == shared else _solve_decreasing(score, z, -1.0, estimate)
+    high = 1.0 if fixed == shared else _solve_decreasing(score, -z, estimate, 1.0)
+    return low, high
+
+
+def paired_equivalence(regressed: int, fixed: int, shared: int, margin: float,
+                       alpha: float = 0.05) -> PairedEquivalence:
+    """Two one-sided score tests of |pass rate(B) - pass rate(A)| < margin (a fraction, 0.05 = 5 points).
+
+    Equivalent when both nulls (difference <= -margin, difference >= +margin) are rejected at
+    alpha, which is the same as the 1-2α Tango interval lying inside (-margin, +margin).
+    """
+    _check_pairs(regressed, fixed, shared)
+    if not 0 < margin < 1:
+        raise ValueError(f"margin must be in (0, 1), got {margin}")
+    if not 0 < alpha <= 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5], got {alpha}")
+    normal = NormalDist()
+    low, high = paired_difference_interval(regressed, fixed, shared, normal.inv_cdf(1 - alpha))
+    if shared == 0:
+        return PairedEquivalence(0.0, low, high, 1.0, False)
+    p_not_below = normal.cdf(-paired_difference_score(regressed, fixed, shared, -margin))
+    p_not_above = normal.cdf(paired_difference_score(regressed, fixed, shared, margin))
+    p_value = max(p_not_below, p_not_above)
+    return PairedEquivalence((fixed - regressed) / shared, low, high, p_value, p_value < alpha)
+
+
+def equivalence_min_shared(margin: float, alpha: float = 0.05) -> int:
+    """Fewest shared scenarios at which identical verdicts (no discordant pair) show equivalence.
+
+    With no discordant pair the interval is ±z²/(n + z²), inside ±margin once n > z²(1 - margin)/margin:
+    52 scenarios for ±5 points at alpha 0.05, 11 for ±20; any scenario that changes verdict adds to that.
+    """
+    if not 0 < margin < 1 or not 0 < alpha <= 0.5:
+        raise ValueError(f"need 0 < margin < 1 and 0 < alpha <= 0.5, got {margin}, {alpha}")
+    z = NormalDist().inv_cdf(1 - alpha)
+    return floor(z * z * (1 - margin) / margin) + 1

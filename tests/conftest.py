@@ -102,3 +102,32 @@ def embedded_server(embedded_assets, tmp_path_factory) -> EmbeddedServer:
         yield EmbeddedServer(deployment.base_url, profile, config_path, seconds)
     finally:
         serving.down(deployment)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """A test that uses ``second_engine`` needs Docker: mark it docker (before -m selects), so unit-test
+    runs (-m 'not docker') never start a second engine."""
+    for item in items:
+        if "second_engine" in getattr(item, "fixturenames", ()) and item.get_closest_marker("docker") is None:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def second_engine():
+    """A second Docker engine on this machine, registered as a Docker context (tests/rigs.py), up for
+    the whole session, with this machine's base and llama-server images loaded (those built).
+    Skipped where one cannot run (not root, no dockerd); torn down at the end."""
+    from harness.serving import images
+    from tests.rigs import SecondEngine, SecondEngineUnavailable
+
+    engine = SecondEngine()
+    preload = [tag for tag in (images.LOCAL_BASE_IMAGE, images.LLAMA_SERVER_CPU_IMAGE) if images.image_exists(tag)]
+    try:
+        engine.start(preload)
+    except SecondEngineUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield engine
+    finally:
+        engine.stop()

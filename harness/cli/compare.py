@@ -1,5 +1,8 @@
 """CLI verbs `diff` and `baseline capture|check` over OutcomeSet JSON files.
 
+`diff` and `baseline check` end in a verdict in words (better, worse, equivalent within ±m,
+inconclusive) for the margin `--margin` in percentage points.
+
 Exit codes: 0 when the comparison was made; with --exit-on-regression, 1 on a significant
 regression only; 2 (via cli.main) on errors, including a gate refused for a non-canonical run.
 """
@@ -18,7 +21,14 @@ from harness.files import write_text_atomic
 from harness.packs.selection import selection_args
 from harness.paths import COMPOSE_DIR
 from harness.regress import baseline as baselines
-from harness.regress.compare import DEFAULT_ALPHA, Comparison, compare, format_comparison, regression_gate
+from harness.regress.compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_MARGIN_POINTS,
+    Comparison,
+    compare,
+    format_comparison,
+    regression_gate,
+)
 from harness.regress.outcomes import OutcomeSet, load_outcome_set
 from harness.serving import compose as serving
 from harness.serving.profiles import Profile, get_profile
@@ -37,7 +47,7 @@ def _finish(comparison: Comparison, args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    return _finish(compare(load_outcome_set(args.a), load_outcome_set(args.b), args.alpha), args)
+    return _finish(compare(load_outcome_set(args.a), load_outcome_set(args.b), args.alpha, args.margin), args)
 
 
 def _thinking_mode(args: argparse.Namespace, runs) -> str:
@@ -85,12 +95,30 @@ def cmd_baseline_check(args: argparse.Namespace) -> int:
     fresh = load_outcome_set(args.outcomes) if args.outcomes else _run_packs(args, profile, 1)[0]
     mode = args.thinking_mode or fresh.thinking_mode
     stored = baselines.load_baseline(baselines.baseline_path(args.results_dir, profile.id, mode))
-    return _finish(baselines.check_against_baseline(stored, fresh, args.alpha), args)
+    return _finish(baselines.check_against_baseline(stored, fresh, args.alpha, args.margin), args)
+
+
+_finite = number(float)
+
+
+def _margin_points(text: str) -> float:
+    """--margin: percentage points strictly between 0 and 100."""
+    value = _finite(text)
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"must be > 0 and < 100 percentage points, got {text!r}")
+    return value
+
+
+_margin_points.__name__ = "float"  # argparse names the type in its messages
 
 
 def _gate_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--alpha", type=number(float, above=0, high=0.5), default=DEFAULT_ALPHA,
                      help="significance level (default 0.05)")
+    sub.add_argument("--margin", type=_margin_points, default=DEFAULT_MARGIN_POINTS, metavar="POINTS",
+                     help="equivalence margin on the pass rate, percentage points (default "
+                          f"{DEFAULT_MARGIN_POINTS:g}): 'equivalent within ±POINTS' needs B's pass rate "
+                          "provably that close to A's")
     sub.add_argument("--exit-on-regression", action="store_true",
                      help="exit 1 on a statistically significant regression (refused for non-canonical runs)")
     sub.add_argument("--save-json", type=Path, help="also write the comparison as JSON")
@@ -98,7 +126,8 @@ def _gate_options(sub: argparse.ArgumentParser) -> None:
 
 def register(verbs, common: argparse.ArgumentParser) -> None:
     """Add `diff` and `baseline capture|check` to the top-level verbs."""
-    text = "compare two outcome sets: fixed/regressed/stable scenarios, per-pack deltas, McNemar p"
+    text = ("compare two outcome sets: fixed/regressed/stable scenarios, per-pack deltas, McNemar p, "
+            "equivalence within --margin and a verdict in words")
     sub = verbs.add_parser("diff", parents=[common], help=text, description=text)
     sub.set_defaults(func=cmd_diff)
     sub.add_argument("a", type=Path, help="reference outcome set (JSON)")

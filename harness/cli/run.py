@@ -97,6 +97,8 @@ def _prepare_bench(args: argparse.Namespace, profile_ids: list[str]) -> None:
         agent_sandbox.build_agent_image(REPO_ROOT, CACHE_DIR, getattr(args, "base_image", None))
     for pid in profile_ids:
         profile = get_profile(args.config, pid, require_model=False)
+        if profile.docker_context:
+            continue  # a rig's image and model are the rig's: `up` says what is missing there
         if profile.image == images.LLAMA_SERVER_CPU_IMAGE and not images.image_exists(profile.image):
             images.build_llama_server_cpu(REPO_ROOT, CACHE_DIR, None)
         if profile.model == images.SMOLLM2_MODEL_FILE and not profile.model_path.is_file():
@@ -113,11 +115,14 @@ def _run_bench(args: argparse.Namespace, profile_ids: list[str]) -> int:
     finally:
         if (run_dir / "manifest.json").is_file():
             _write_report(run_dir, args.results_dir)  # always, even after failures or an interrupt
-    rows = [[p.profile, p.status, sum(s.status.value == "done" for s in p.steps), p.reason[:90]]
+    rows = [[p.profile, p.rig, p.status, sum(s.status.value == "done" for s in p.steps), p.reason[:90]]
             for p in manifest.profiles if p.profile in profile_ids]
     print(f"Run {run_id}: {manifest.wall_seconds:.0f}s wall, {manifest.overlap_seconds:.0f}s of evaluation "
           f"overlapped with other profiles; manifest {run_dir / 'manifest.json'}")
-    print(tabulate(rows, headers=["profile", "status", "steps done", "reason"]))
+    if len(manifest.rig_seconds) > 1:
+        print("Rigs ran in parallel: " + ", ".join(f"{rig} {seconds:.0f}s" for rig, seconds in
+                                                  manifest.rig_seconds.items()) + " of steps each")
+    print(tabulate(rows, headers=["profile", "rig", "status", "steps done", "reason"]))
     for warning in manifest.warnings:
         print(f"warning: {warning}")
     return 0 if all(p.status == "completed" for p in manifest.profiles if p.profile in profile_ids) else 1

@@ -1,9 +1,10 @@
 """CLI verbs that bring a profile's server up and look at it: profiles, env, up, wait, down,
-verify, images, model."""
+tunnel, verify, images, model."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from tabulate import tabulate
@@ -11,12 +12,13 @@ from tabulate import tabulate
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
 from harness.endpoint import verify
 from harness.endpoint.client import redact_url
+from harness.errors import HarnessError
 from harness.files import check_output_location, write_text_atomic
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT
 from harness.serving import compose as serving
-from harness.serving import images
+from harness.serving import images, rigs
 from harness.serving.envfile import write_env
-from harness.serving.profiles import get_profile, load_profiles
+from harness.serving.profiles import ENDPOINT_OVERRIDES_ENV, get_profile, load_profiles
 
 
 def _deployment(args: argparse.Namespace) -> serving.Deployment:
@@ -31,11 +33,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             rows.append([profile.id, kind, profile.provider, profile.model_id or "(from /v1/models)",
                          redact_url(profile.base_url), "", "", profile.parallel, ""])
             continue
-        exists = "yes" if profile.model_path.is_file() else "MISSING"
+        exists = f"on rig {profile.rig}" if profile.docker_context else \
+            "yes" if profile.model_path.is_file() else "MISSING"
         rows.append([profile.id, kind, profile.provider, profile.model, exists,
-                     profile.image, profile.port, profile.parallel, profile.gpus])
+                     profile.image, profile.port, profile.parallel, profile.gpus, profile.rig])
     print(tabulate(rows, headers=["profile", "kind", "provider", "model", "model file / endpoint", "image", "port",
-                                  "parallel", "gpus"]))
+                                  "parallel", "gpus", "rig"]))
     return 0
 
 
@@ -79,6 +82,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify.failure_count(checks, strict=args.strict)
 
 
+def cmd_tunnel(args: argparse.Namespace) -> int:
+    """Hold an SSH forward to a remote rig's server open until Ctrl-C, for verbs run by hand."""
+    profile = get_profile(args.config, args.profile, require_model=False)
+    if not rigs.needs_tunnel(profile):
+        raise HarnessError(f"[{profile.id}] needs no tunnel: its server is "
+                           + ("on this machine" if not profile.docker_context else
+                              f"on rig {profile.rig} at {profile.base_url}, reachable directly"))
+    tunnel = rigs.open_tunnel(profile)
+    try:
+        print(f"[{profile.id}] {tunnel.url} forwards to 127.0.0.1:{tunnel.remote_port} on rig {profile.rig}; "
+              "Ctrl-C closes it. For other verbs in another shell:")
+        print(f"export {ENDPOINT_OVERRIDES_ENV}='{json.dumps({profile.id: tunnel.url})}'", flush=True)
+        tunnel.process.wait()
+        raise HarnessError(f"[{profile.id}] the SSH tunnel to rig {profile.rig} closed (ssh exited "
+                           f"{tunnel.process.returncode})")
+    finally:
+        tunnel.close()
+
+
 def cmd_images(args: argparse.Namespace) -> int:
     print(images.build_llama_server_cpu(REPO_ROOT, CACHE_DIR, args.base_image))
     return 0
@@ -99,6 +121,8 @@ def register(verb) -> None:
                              ("wait", cmd_wait, "wait until a started server is healthy"),
                              ("down", cmd_down, "stop a profile's server and remove its containers")]:
         verb(name, func, text).add_argument("profile")
+    verb("tunnel", cmd_tunnel, "hold an SSH tunnel to a profile's server on a remote rig (DOCKER_CONTEXT) "
+                               "open until Ctrl-C").add_argument("profile")
     sub = verb("verify", cmd_verify, "smoke-check a profile's server or an endpoint URL; exit = failures")
     sub.add_argument("target", help="profile id or base URL (http://host:port)")
     sub.add_argument("--strict", action="store_true", help="count model-capability misses as failures")

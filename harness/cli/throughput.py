@@ -20,6 +20,7 @@ from harness.files import check_output_location
 from harness.paths import COMPOSE_DIR
 from harness.serving import compose as serving
 from harness.serving.profiles import Profile, check_model_file
+from harness.serving.rigs import context_host, is_remote, needs_tunnel, nvidia_smi_on_rig
 
 
 def _int_list(text: str) -> list[int]:
@@ -43,7 +44,8 @@ def _server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float
         what = "benched a URL" if profile is None else "an API endpoint"
         note = None if args.load_time_s is not None else f"not measured ({what}; pass --load-time-s)"
         return target, profile, args.load_time_s, note
-    check_model_file(profile)
+    if not profile.docker_context:  # a rig's model file is on the rig
+        check_model_file(profile)
     deployment = serving.deployment_for(profile, COMPOSE_DIR)
     container = serving.server_container(deployment)
     if args.load_time_s is not None:
@@ -58,6 +60,16 @@ def _server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float
     return target, profile, seconds, "seconds from compose up to /health 200"
 
 
+def _gpu_sampler(profile: Profile | None) -> tuple[str | list[str] | None, str]:
+    """What samples VRAM: this machine's nvidia-smi, or the one in the server's container on the profile's rig."""
+    if profile is None or not profile.docker_context:
+        return shutil.which("nvidia-smi"), "nvidia-smi not found"
+    container = serving.server_container(serving.deployment_for(profile, COMPOSE_DIR))
+    if container is None:
+        return None, f"no server container on rig {profile.rig}"
+    return nvidia_smi_on_rig(profile, container.id)
+
+
 def cmd_throughput(args: argparse.Namespace) -> int:
     if args.save_json:
         check_output_location(args.save_json)  # before the measurement: a bad path costs no work
@@ -66,10 +78,16 @@ def cmd_throughput(args: argparse.Namespace) -> int:
                              ignore_eos=args.ignore_eos, prompt_lengths_tokens=args.prompt_lengths,
                              prompt_runs=args.prompt_runs, concurrency_levels=args.concurrency,
                              slots=args.slots or (profile.parallel if profile else None), timeout_s=args.timeout_s)
+    nvidia_smi, absent = _gpu_sampler(profile)
+    over_network: bool | str = profile is not None and profile.is_api
+    if profile is not None and profile.docker_context and is_remote(context_host(profile.docker_context)):
+        over_network = f"on rig {profile.rig} over an SSH tunnel" if needs_tunnel(profile) else \
+            f"on rig {profile.rig} over the network"
     with client_for(target, timeout_s=args.timeout_s, max_connections=max(args.concurrency) + 2) as client:
         result = run_bench(client, settings, model=target.model_id, profile_id=target.profile_id,
-                           nvidia_smi=shutil.which("nvidia-smi"), load_time_s=load_s, load_time_note=load_note,
-                           log=_log, over_network=profile is not None and profile.is_api)
+                           nvidia_smi=nvidia_smi, vram_absent_note=absent, load_time_s=load_s,
+                           load_time_note=load_note, log=_log,
+                           over_network=over_network)
     if not result.valid:
         raise EndpointError(f"{target.display_url}: {result.unfinished_streams} stream(s) ended without a "
                             "finish_reason or end marker; the numbers are not a measurement and were not saved")

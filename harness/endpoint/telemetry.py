@@ -27,17 +27,19 @@ class VramSampler:
     server's footprint. Without nvidia-smi the peak stays None and ``note`` says why.
     """
 
-    def __init__(self, nvidia_smi: str | None, interval_s: float = 0.5):
-        self.command = nvidia_smi
+    def __init__(self, nvidia_smi: str | list[str] | None, interval_s: float = 0.5,
+                 absent_note: str = "nvidia-smi not found"):
+        # a list is a command prefix: nvidia-smi run inside the server's container on another rig
+        self.command = [nvidia_smi] if isinstance(nvidia_smi, str) else nvidia_smi
         self.interval_s = interval_s
         self.peak_mib: float | None = None
-        self.note: str | None = None if nvidia_smi else "nvidia-smi not found"
+        self.note: str | None = None if nvidia_smi else absent_note
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _sample(self, command: str) -> None:
+    def _sample(self, command: list[str]) -> None:
         try:
-            out = subprocess.run([command, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+            out = subprocess.run([*command, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
                                  capture_output=True, text=True, timeout=10, check=True).stdout
             used = sum(parse_nvidia_smi_memory(out))
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
@@ -46,7 +48,7 @@ class VramSampler:
             return
         self.peak_mib = used if self.peak_mib is None else max(self.peak_mib, used)
 
-    def _loop(self, command: str) -> None:
+    def _loop(self, command: list[str]) -> None:
         while not self._stop.is_set():
             self._sample(command)
             self._stop.wait(self.interval_s)

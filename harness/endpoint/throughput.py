@@ -303,16 +303,20 @@ def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int) -> Concur
 # ---------------------------------------------------------------- the bench
 
 def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model: str | None = None,
-              profile_id: str | None = None, nvidia_smi: str | None = None, load_time_s: float | None = None,
+              profile_id: str | None = None, nvidia_smi: str | list[str] | None = None,
+              vram_absent_note: str = "nvidia-smi not found", load_time_s: float | None = None,
               load_time_note: str | None = None, log: Callable[[str], None] = lambda _msg: None,
-              clock: Clock = time.perf_counter, over_network: bool = False) -> ThroughputResult:
+              clock: Clock = time.perf_counter, over_network: bool | str = False) -> ThroughputResult:
     """Measure one endpoint: decode runs, prompt processing, the concurrency probe (and VRAM).
 
-    ``over_network``: an API endpoint, so TTFT and tokens/s include the network; the result says so.
+    ``over_network``: an API endpoint (True), or a rig's server reached across the network (a sentence
+    saying how), so TTFT and tokens/s include the network; the result says so.
     """
     notes: list[str] = []
-    if over_network:
+    if over_network is True:
         notes.append("API endpoint: TTFT and tokens/s are measured over the network from this machine")
+    elif over_network:
+        notes.append(f"TTFT and tokens/s are measured {over_network}, from the controller: they include the network")
     own = isinstance(endpoint, str)
     if isinstance(endpoint, str):
         client = EndpointClient(endpoint, timeout_s=settings.timeout_s,
@@ -334,7 +338,7 @@ def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model:
             max_tokens = max(2, info.n_ctx_per_slot - 128)
             notes.append(f"max_tokens clamped to {max_tokens} by the per-slot context {info.n_ctx_per_slot}")
         bench = _Bench(client, model, settings, ignore_eos, clock)
-        with VramSampler(nvidia_smi) as vram:
+        with VramSampler(nvidia_smi, absent_note=vram_absent_note) as vram:
             for i in range(settings.warmup_runs):
                 log(f"warmup {i + 1}/{settings.warmup_runs}")
                 bench.decode_run(max_tokens)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.endpoint.client import EndpointClient, ServerInfo
 from harness.errors import EndpointError
+from harness.serving.engines import MODELS_MOUNT, ask_loaded, engine_spec, served_model_name
 from harness.serving.profiles import Profile
 
 CheckKind = Literal["server", "capability"]
@@ -76,10 +77,10 @@ def _short(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _check_health(client: EndpointClient) -> Check:
-    reply = client.get("/health")
+def _check_health(client: EndpointClient, path: str = "/health") -> Check:
+    reply = client.get(path)
     ok = reply.status_code == 200
-    return Check.make("/health answers 200", "server", ok, f"HTTP {reply.status_code} {_short(reply.text, 60)}")
+    return Check.make(f"{path} answers 200", "server", ok, f"HTTP {reply.status_code} {_short(reply.text, 60)}")
 
 
 def _check_models(client: EndpointClient) -> tuple[Check, ServerInfo | None]:
@@ -105,6 +106,30 @@ def _check_props(info: ServerInfo, profile: Profile) -> list[Check]:
         Check.make("server slots applied", "server", info.slots == profile.parallel,
                    f"{info.slots} slots, PARALLEL {profile.parallel}"),
     ]
+
+
+def _check_loaded(client: EndpointClient, profile: Profile) -> list[Check]:
+    """vLLM and SGLang: the engine's own endpoints say what it loaded, with which context and slots."""
+    spec = engine_spec(profile.engine)
+    try:
+        loaded = ask_loaded(profile.engine, client.get)
+    except EndpointError as exc:
+        return [Check.make(f"profile settings applied ({spec.label})", "server", False,
+                           f"cannot tell what the server loaded: {exc} (is it {spec.label}, as ENGINE says?)")]
+    want_model = served_model_name(profile.server_model, profile.model_id)
+    want_path = f"{MODELS_MOUNT}/{profile.server_model.rstrip('/')}"
+    checks = [
+        Check.make("model loaded as the profile says", "server",
+                   loaded.model == want_model and loaded.model_path in (want_path, None),
+                   f"serves {loaded.model!r} from {loaded.model_path or '(path not told)'} ({loaded.source}); "
+                   f"profile: {want_model!r} from {want_path}"),
+        Check.make("context size applied", "server", loaded.context_tokens == profile.ctx_size,
+                   f"{loaded.context_tokens or 'not told'} tokens ({loaded.source}), CTX_SIZE {profile.ctx_size}"),
+    ]
+    if loaded.slots is not None:
+        checks.append(Check.make("server slots applied", "server", loaded.slots == profile.parallel,
+                                 f"{loaded.slots} requests at once ({loaded.source}), PARALLEL {profile.parallel}"))
+    return checks
 
 
 def _chat_payload(model: str, messages: list[dict], **extra) -> dict:
@@ -162,18 +187,22 @@ def _check_tool_call(client: EndpointClient, info: ServerInfo) -> Check:
 def run_checks(client: EndpointClient, profile: Profile | None = None) -> list[Check]:
     """Run every smoke check against the client's endpoint; a failure to connect is one failed check.
 
-    API endpoints (no /health, no /props) get the checks that make sense for them.
+    API endpoints (no /health, no /props) get the checks that make sense for them; a compose
+    profile's settings are checked through its engine's own endpoints (``engines.ask_loaded``).
     """
     checks: list[Check] = []
+    served = profile if profile is not None and not profile.is_api else None  # compose: engine and settings known
     try:
-        if profile is None or not profile.is_api:
-            checks.append(_check_health(client))
+        if profile is None or served is not None:
+            checks.append(_check_health(client, engine_spec(served.engine).health_path if served else "/health"))
         models_check, info = _check_models(client)
         checks.append(models_check)
         if info is None:
             return checks
-        if profile is not None and not profile.is_api:
-            checks.extend(_check_props(info, profile))
+        if served is not None and served.engine == "llama.cpp":
+            checks.extend(_check_props(info, served))
+        elif served is not None:
+            checks.extend(_check_loaded(client, served))
         checks.append(_check_fact(client, info.model))
         checks.append(_check_stream(client, info.model))
         checks.append(_check_tool_call(client, info))

@@ -13,10 +13,16 @@ evaluate. ``evaluate`` (sandboxed, CPU-only) runs on a background worker so that
 profile's server loads and generates meanwhile; the manifest's timestamps show the overlap.
 Between server steps the server's liveness is checked, so a dead engine is reported as
 such rather than as a quality failure.
+
+Profiles are grouped by rig (their ``DOCKER_CONTEXT``; API profiles form a lane of their own)
+and the rigs run in parallel, one profile at a time per rig: a rig's GPUs are never shared
+between two servers. Evaluation stays on the controller. A rig that is unreachable, or dies,
+fails its own profiles with the reason; the other rigs finish.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from python_on_whales import docker
 
 from harness.endpoint.spend import SPEND_LEDGER_ENV
 from harness.endpoint.verify import VerifyResult
@@ -40,11 +45,13 @@ from harness.overnight.manifest import (
     StepRecord,
     StepStatus,
     overlap_seconds,
+    rig_seconds,
     utc_now,
 )
 from harness.overnight.outcome import STEP_OUTCOME_ENV, StepOutcome, read_step_outcome
 from harness.overnight.provenance import (
     ImageInspector,
+    engine_inspector,
     image_identity,
     profile_changes,
     profile_provenance,
@@ -52,9 +59,13 @@ from harness.overnight.provenance import (
 )
 from harness.packs.selection import selection_args
 from harness.serving import compose as serving
-from harness.serving.profiles import Profile, get_profile
+from harness.serving import rigs
+from harness.serving.engines import engine_spec, health_url
+from harness.serving.profiles import ENDPOINT_OVERRIDES_ENV, Profile, get_profile
 
 SERVER_STEPS = ("verify", "throughput", "packs", "codegen")
+DOWN_TIMEOUT_S = 600.0  # compose down against an engine that stopped answering must not hold a rig's lane
+UP_MARGIN_S = 600.0  # beyond the profile's own health timeout: pulls, container creation
 MAX_DETAIL_CHARS = 300
 STEP_NAMES = ("env", "up", "verify", "throughput", "packs", "codegen", "down", "evaluate")
 _echo_lock = threading.Lock()
@@ -85,7 +96,8 @@ class _ProfileContext:
     options: BenchOptions
     load_time_s: float | None = None  # seconds from `up` to healthy, measured by the up step
     evaluations: list[Future] = field(default_factory=list)
-    inspect_image: ImageInspector | None = None  # None: ask the local engine
+    inspect_image: ImageInspector | None = None  # None: ask the profile's rig
+    endpoint: str | None = None  # the controller's address of a server behind an SSH tunnel
 
 
 def _echo(message: str) -> None:
@@ -133,9 +145,10 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
     raise ValueError(f"unknown step {step}")
 
 
-def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None, outcome_path: Path) -> int:
+def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None, outcome_path: Path,
+                extra_env: dict[str, str] | None = None, timeout_s: float | None = None) -> int:
     """Run one command, appending its output to log_path (and echoing it when in the foreground);
-    the command leaves its outcome record at outcome_path."""
+    the command leaves its outcome record at outcome_path. Past timeout_s it is killed (exit -9)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     outcome_path.unlink(missing_ok=True)  # a record left by an earlier attempt must not speak for this one
     with log_path.open("a", encoding="utf-8") as log:
@@ -143,16 +156,27 @@ def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None, out
         log.flush()
         # One spend ledger per profile: its steps (separate processes) share one MAX_TOTAL_TOKENS / MAX_COST_USD.
         env = {**os.environ, STEP_OUTCOME_ENV: str(outcome_path),
-               SPEND_LEDGER_ENV: str(outcome_path.parent / "spend.jsonl")}
+               SPEND_LEDGER_ENV: str(outcome_path.parent / "spend.jsonl"), **(extra_env or {})}
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    text=True, bufsize=1, env=env)
+        watchdog = threading.Timer(timeout_s, process.kill) if timeout_s else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
         assert process.stdout is not None
-        for line in process.stdout:
-            log.write(line)
-            log.flush()
-            if echo_prefix:
-                _echo(f"{echo_prefix} {line.rstrip()}")
-        return process.wait()
+        try:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                if echo_prefix:
+                    _echo(f"{echo_prefix} {line.rstrip()}")
+            code = process.wait()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        if code == -9 and timeout_s:
+            log.write(f"[all-bench] killed after {timeout_s:.0f}s\n")
+        return code
 
 
 def _verify_failures(path: Path) -> str | None:
@@ -180,7 +204,7 @@ def failure_detail(step: str, exit_code: int, outcome: StepOutcome | None, out_d
     return f"exit {exit_code} (no error message; see {log_name})"
 
 
-def _server_problem(deployment: serving.Deployment) -> str | None:
+def _server_problem(deployment: serving.Deployment, endpoint: str | None = None) -> str | None:
     """None while the server is up and healthy; otherwise what is wrong with it."""
     try:
         container = serving.server_container(deployment)
@@ -194,11 +218,12 @@ def _server_problem(deployment: serving.Deployment) -> str | None:
     if not state.running:
         cause = "was OOM-killed" if state.oom_killed else f"exited with code {state.exit_code}"
         return f"server container {cause}"
+    path = engine_spec(deployment.profile.engine).health_path
     try:
-        reply = httpx.get(f"{deployment.base_url}/health", timeout=10)
+        reply = httpx.get(health_url(endpoint or deployment.base_url, deployment.profile.engine), timeout=10)
     except httpx.HTTPError as exc:
-        return f"server not answering /health ({type(exc).__name__})"
-    return None if reply.status_code == 200 else f"/health answered {reply.status_code}"
+        return f"server not answering {path} ({type(exc).__name__})"
+    return None if reply.status_code == 200 else f"{path} answered {reply.status_code}"
 
 
 def _save_server_log(deployment: serving.Deployment, path: Path) -> str:
@@ -207,7 +232,7 @@ def _save_server_log(deployment: serving.Deployment, path: Path) -> str:
         container = serving.server_container(deployment)
         if container is None:
             return ""
-        write_text_atomic(path, str(docker.container.logs(container.id, tail=400)))
+        write_text_atomic(path, str(rigs.client_for(deployment.profile).container.logs(container.id, tail=400)))
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except Exception:  # best effort: the log is evidence, not a step
         return ""
@@ -235,8 +260,11 @@ def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx
     prefix = None if background else f"  [{ctx.profile.id}:{step.name}]"
     started = time.monotonic()
     exit_code = 0
+    timeout_s = {"up": ctx.profile.health_timeout_s + UP_MARGIN_S, "down": DOWN_TIMEOUT_S}.get(step.name)
+    extra_env = {ENDPOINT_OVERRIDES_ENV: json.dumps({ctx.profile.id: ctx.endpoint})} if ctx.endpoint else None
     for argv in commands:
-        exit_code = _run_logged(argv, log_path, echo_prefix=prefix, outcome_path=outcome_path)
+        exit_code = _run_logged(argv, log_path, echo_prefix=prefix, outcome_path=outcome_path, extra_env=extra_env,
+                                timeout_s=timeout_s)
         if exit_code != 0:
             break
     step.seconds = round(time.monotonic() - started, 2)
@@ -245,6 +273,8 @@ def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx
     if exit_code != 0:
         step.detail = failure_detail(step.name, exit_code, read_step_outcome(outcome_path), ctx.out_dir,
                                      step.log or log_path.name)
+        if exit_code == -9 and timeout_s:
+            step.detail = f"killed after {timeout_s:.0f}s without finishing; " + step.detail
     store.save()
     _echo(f"[{ctx.profile.id}] {step.name} {step.status.value} in {step.seconds:.1f}s"
           + (f" — {step.detail}" if step.detail else "") + (" (background)" if background else ""))
@@ -264,8 +294,40 @@ def _fail_profile(store: ManifestStore, record: ProfileRecord, reason: str, *, s
 
 def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileContext,
                  evaluator: ThreadPoolExecutor | None) -> None:
+    """One profile's steps; a server on a remote rig's loopback is reached through an SSH tunnel held
+    open from before `up` until after `down`."""
     record.status, record.reason = "running", ""
+    record.rig, record.network = ctx.profile.rig, _network(ctx.profile)
     store.save()
+    tunnel = None
+    if ctx.deployment is not None and rigs.needs_tunnel(ctx.profile):
+        try:
+            tunnel = rigs.open_tunnel(ctx.profile)
+        except HarnessError as exc:
+            _fail_profile(store, record, str(exc), skip_from="env")
+            _finish_profile(store, record)
+            return
+        ctx.endpoint = tunnel.url
+        _echo(f"[{ctx.profile.id}] SSH tunnel to rig {ctx.profile.rig}: {tunnel.url} -> 127.0.0.1:{tunnel.remote_port}")
+    try:
+        _run_profile_steps(store, record, ctx, evaluator)
+    finally:
+        if tunnel is not None:
+            tunnel.close()
+            ctx.endpoint = None
+
+
+def _network(profile: Profile) -> str:
+    """How the controller reached the server: "" on this machine, else what the figures include."""
+    if profile.is_api or not profile.docker_context or not rigs.is_remote(rigs.context_host(profile.docker_context)):
+        return ""
+    if rigs.needs_tunnel(profile):
+        return f"over an SSH tunnel to rig {profile.rig}"
+    return f"over the network to rig {profile.rig} ({profile.bind_address})"
+
+
+def _run_profile_steps(store: ManifestStore, record: ProfileRecord, ctx: _ProfileContext,
+                       evaluator: ThreadPoolExecutor | None) -> None:
     if not _run_step(store, record, record.step("env"), ctx):
         _fail_profile(store, record, "profile invalid: " + record.step("env").detail, skip_from="up")
         return
@@ -285,14 +347,14 @@ def _run_profile(store: ManifestStore, record: ProfileRecord, ctx: _ProfileConte
             step = record.step(name)
             if step.status == StepStatus.done:
                 continue
-            problem = _server_problem(ctx.deployment) if ctx.deployment else None
+            problem = _server_problem(ctx.deployment, ctx.endpoint) if ctx.deployment else None
             if problem and ctx.deployment:
                 said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
                 _fail_profile(store, record, f"server died before {name}: {problem} (see server.log{said})",
                               skip_from=name)
                 break
             if not _run_step(store, record, step, ctx):
-                problem = _server_problem(ctx.deployment) if ctx.deployment else None
+                problem = _server_problem(ctx.deployment, ctx.endpoint) if ctx.deployment else None
                 if problem and ctx.deployment:
                     said = _save_server_log(ctx.deployment, ctx.out_dir / "server.log")
                     reason = f"server died during {name}: {problem} (see server.log{said})"
@@ -326,7 +388,8 @@ def _image_after_up(store: ManifestStore, record: ProfileRecord, ctx: _ProfileCo
     provenance = record.provenance
     if provenance is None or provenance.is_api or provenance.image_id is not None or not provenance.image:
         return
-    image_id, digests, note = image_identity(provenance.image, ctx.inspect_image)
+    inspector = ctx.inspect_image or engine_inspector(rigs.client_for(ctx.profile))
+    image_id, digests, note = image_identity(provenance.image, inspector)
     if image_id is not None:
         provenance.image_id, provenance.image_digests = image_id, digests
         provenance.image_note = f"inspected after up ({provenance.image_note or 'absent'} at run start)"
@@ -413,26 +476,16 @@ def run_all(config_path: Path, profile_ids: list[str], run_dir: Path, options: B
     store.save()
     started = time.monotonic()
     evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate") if options.pipeline else None
-    contexts: list[_ProfileContext] = []
+    lanes = _lanes(config_path, profile_ids)
+    if len(lanes) > 1:
+        _echo(f"[all-bench] {len(lanes)} rigs in parallel: "
+              + "; ".join(f"{rig}: {', '.join(ids)}" for rig, ids in lanes.items()))
     try:
-        for profile_id in profile_ids:
-            record = store.manifest.profile(profile_id)
-            if record.status == "completed":
-                _echo(f"[{profile_id}] already completed in this run; skipped")
-                continue
-            out_dir = run_dir / profile_id
-            out_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                profile = get_profile(config_path, profile_id, require_model=False)
-            except HarnessError as exc:
-                _fail_profile(store, record, str(exc), skip_from="env")
-                continue
-            deployment = None if profile.is_api else serving.deployment_for(profile, compose_dir)
-            ctx = _ProfileContext(profile, config_path, out_dir, deployment, options,
-                                  inspect_image=inspect_image)
-            contexts.append(ctx)
-            _echo(f"[all-bench] === {profile_id} ===")
-            _run_profile(store, record, ctx, evaluator)
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="rig") as pool:
+            futures = [pool.submit(_run_lane, store, rig, ids, run_dir, config_path, compose_dir, options, evaluator,
+                                   inspect_image) for rig, ids in lanes.items()]
+            for future in futures:
+                future.result()  # a lane's own failures are recorded; this re-raises only harness bugs
     finally:
         if evaluator is not None:
             evaluator.shutdown(wait=True)
@@ -440,5 +493,52 @@ def run_all(config_path: Path, profile_ids: list[str], run_dir: Path, options: B
     manifest.finished_at = utc_now()
     manifest.wall_seconds = round(time.monotonic() - started, 1)
     manifest.overlap_seconds = overlap_seconds(manifest)
+    manifest.rig_seconds = rig_seconds(manifest)
     store.save()
     return manifest
+
+
+def _lanes(config_path: Path, profile_ids: list[str]) -> dict[str, list[str]]:
+    """Profile ids by rig, in run order (a profile that does not load runs in the local lane and fails there)."""
+    lanes: dict[str, list[str]] = {}
+    for profile_id in profile_ids:
+        try:
+            rig = get_profile(config_path, profile_id, require_model=False).rig
+        except HarnessError:
+            rig = rigs.LOCAL_RIG
+        lanes.setdefault(rig, []).append(profile_id)
+    return lanes
+
+
+def _run_lane(store: ManifestStore, rig: str, profile_ids: list[str], run_dir: Path, config_path: Path,
+              compose_dir: Path, options: BenchOptions, evaluator: ThreadPoolExecutor | None,
+              inspect_image: ImageInspector | None) -> None:
+    """One rig's profiles, one at a time. The rig is fingerprinted once per run, and asked whether it
+    answers before each profile: an unreachable rig fails its profiles in seconds, with the reason."""
+    context = None if rig in (rigs.LOCAL_RIG, "api") else rig
+    for profile_id in profile_ids:
+        record = store.manifest.profile(profile_id)
+        if record.status == "completed":
+            _echo(f"[{profile_id}] already completed in this run; skipped")
+            continue
+        out_dir = run_dir / profile_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            profile = get_profile(config_path, profile_id, require_model=False)
+        except HarnessError as exc:
+            _fail_profile(store, record, str(exc), skip_from="env")
+            continue
+        if rig != "api":
+            known = store.manifest.rigs.get(rig)
+            if known is None or not known.reachable:
+                store.manifest.rigs[rig] = rigs.fingerprint(context, gpu_image=profile.image)
+                store.save()
+            problem = rigs.rig_problem(context)
+            if problem:
+                record.rig = rig
+                _fail_profile(store, record, f"{problem} (the other rigs go on)", skip_from="env")
+                continue
+        deployment = None if profile.is_api else serving.deployment_for(profile, compose_dir)
+        ctx = _ProfileContext(profile, config_path, out_dir, deployment, options, inspect_image=inspect_image)
+        _echo(f"[all-bench] === {profile_id}" + (f" on rig {rig}" if context else "") + " ===")
+        _run_profile(store, record, ctx, evaluator)

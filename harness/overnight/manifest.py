@@ -19,6 +19,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from harness.errors import HarnessError
 from harness.files import write_text_atomic
+from harness.serving.fingerprint import RigFingerprint
+
+__all__ = ["RigFingerprint"]  # re-exported: the manifest records one per rig
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -84,6 +87,8 @@ class ProfileRecord(BaseModel):
     """Every step of one profile, how the profile as a whole ended, and what it ran."""
 
     profile: str
+    rig: str = "local"  # where its server ran: "local", the DOCKER_CONTEXT name, or "api"
+    network: str = ""  # "" when the controller and server share a machine; else what speed figures include
     status: str = "pending"  # pending | running | completed | failed
     reason: str = ""
     provenance: ProfileProvenance | None = None  # None: a run from before provenance was recorded
@@ -110,6 +115,8 @@ class Manifest(BaseModel):
     resumed_at: list[datetime] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # e.g. a profile that changed between start and resume
     profiles: list[ProfileRecord] = Field(default_factory=list)
+    rigs: dict[str, RigFingerprint] = Field(default_factory=dict)  # by rig name; empty in older runs
+    rig_seconds: dict[str, float] = Field(default_factory=dict)  # per rig: seconds its lane's steps took
 
     def profile(self, profile_id: str) -> ProfileRecord:
         return next(p for p in self.profiles if p.profile == profile_id)
@@ -172,3 +179,13 @@ def overlap_seconds(manifest: Manifest) -> float:
                 if hi > lo:
                     total += (hi - lo).total_seconds()
     return round(total, 1)
+
+
+def rig_seconds(manifest: Manifest) -> dict[str, float]:
+    """Per rig, the seconds its foreground steps took (summed): with rigs in parallel the run's wall
+    time is about the longest of these, not their sum."""
+    totals: dict[str, float] = {}
+    for record in manifest.profiles:
+        busy = sum(s.seconds or 0.0 for s in record.steps if not s.background)
+        totals[record.rig] = round(totals.get(record.rig, 0.0) + busy, 1)
+    return totals

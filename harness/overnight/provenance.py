@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from python_on_whales import docker
+from python_on_whales import DockerClient
 from python_on_whales.exceptions import NoSuchImage
 
 from harness import __version__
@@ -24,7 +24,9 @@ from harness.overnight.manifest import ProfileProvenance, RunProvenance
 from harness.serving.envfile import render_env
 from harness.serving.images import sha256_of
 from harness.serving.profiles import Profile
+from harness.serving.rigs import client_for, context_host, is_remote
 
+ImageInspector = Callable[[str], tuple[str, list[str]]]  # image -> (id, repo digests); raises when absent
 GIT_TIMEOUT_S = 10
 NOT_BUILT = "not built yet"
 
@@ -49,18 +51,20 @@ def run_provenance(repo_root: Path) -> RunProvenance:
     return record
 
 
-def _inspect_with_engine(image: str) -> tuple[str, list[str]]:
-    info = docker.image.inspect(image)
-    return str(info.id), [str(digest) for digest in (info.repo_digests or [])]
+def engine_inspector(engine: DockerClient) -> ImageInspector:
+    """Inspect images on one rig's engine."""
+    def inspect(image: str) -> tuple[str, list[str]]:
+        info = engine.image.inspect(image)
+        return str(info.id), [str(digest) for digest in (info.repo_digests or [])]
+    return inspect
 
 
-ImageInspector = Callable[[str], tuple[str, list[str]]]  # image -> (id, repo digests); raises when absent
 
 
 def image_identity(image: str, inspect_image: ImageInspector | None = None) -> tuple[str | None, list[str], str]:
     """(id, repo digests, note) of the image the local engine has under that name; a note instead when none."""
     try:
-        image_id, digests = (inspect_image or _inspect_with_engine)(image)
+        image_id, digests = (inspect_image or engine_inspector(DockerClient()))(image)
     except NoSuchImage:
         return None, [], NOT_BUILT
     except Exception as exc:  # best effort: an engine that cannot answer is recorded, not raised
@@ -95,8 +99,12 @@ def profile_provenance(profile: Profile, inspect_image: ImageInspector | None = 
     record.compose_env = render_env(profile)
     record.image = profile.image
     if profile.image:
-        record.image_id, record.image_digests, record.image_note = image_identity(profile.image, inspect_image)
+        inspector = inspect_image or engine_inspector(client_for(profile))  # the image on the profile's rig
+        record.image_id, record.image_digests, record.image_note = image_identity(profile.image, inspector)
     record.model_path = str(profile.model_path)
+    if profile.docker_context and is_remote(context_host(profile.docker_context)):
+        record.model_note = f"on rig {profile.rig}: not hashed from the controller"
+        return record
     if profile.model_path.is_file():
         record.model_bytes = profile.model_path.stat().st_size
     (record.model_sha256, record.model_sha256_source, record.model_sha256_seconds,

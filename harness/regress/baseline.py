@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 
 from harness.errors import ComparisonError, describe_validation_error
 from harness.files import write_text_atomic
-from harness.regress.compare import DEFAULT_ALPHA, Comparison, compare
+from harness.regress.compare import DEFAULT_ALPHA, DEFAULT_MARGIN_POINTS, Comparison, compare
 from harness.regress.outcomes import OutcomeSet, ScenarioOutcome, read_json_file
 from harness.stats import majority_vote
 
@@ -136,6 +136,7 @@ def load_baseline(path: Path) -> Baseline:
         raise ComparisonError(f"{path}: {describe_validation_error(exc)}") from None
 
 
-def check_against_baseline(baseline: Baseline, fresh: OutcomeSet, alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Compare a fresh run (B) against the baseline (A), scenario by scenario."""
-    return compare(baseline.as_outcome_set(), fresh, alpha)
+def check_against_baseline(baseline: Baseline, fresh: OutcomeSet, alpha: float = DEFAULT_ALPHA,
+                           margin_points: float = DEFAULT_MARGIN_POINTS) -> Comparison:
+    """Compare a fresh run (B) against the baseline (A), scenario by scenario, with equivalence within ±margin."""
+    return compare(baseline.as_outcome_set(), fresh, alpha, margin_points)

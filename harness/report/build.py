@@ -6,6 +6,11 @@ profiles, image ids, model checksums, recorded when the run started) and, per pr
 (quality packs) and ``evalplus/<dataset>/`` (EvalPlus results). Each adapter reads one typed
 result file; a missing file simply leaves its section out, and an unreadable one is reported
 in the profile's status and reason instead of breaking the whole report.
+
+Every cross-profile figure names its rig (where the profile's server ran, from the manifest),
+and no figure pools profiles: a point of the quality-versus-speed chart is one profile on one rig.
+Model text (prompts, replies, reasoning, tool calls) reaches the view-model cut to a bounded
+length, with the whole length kept so the page can say what it left out.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -20,26 +26,46 @@ from harness.endpoint.throughput import ThroughputResult
 from harness.endpoint.verify import VerifyResult
 from harness.errors import HarnessError
 from harness.evalplus.results import EvalRunResult
-from harness.overnight.manifest import Manifest, ProfileProvenance, ProfileRecord, RunProvenance, read_manifest
+from harness.overnight.manifest import (
+    Manifest,
+    ProfileProvenance,
+    ProfileRecord,
+    RigFingerprint,
+    RunProvenance,
+    read_manifest,
+)
 from harness.packs.runner import read_result as read_packs_result
-from harness.packs.schema import RunResult
+from harness.packs.schema import RunResult, ScenarioResult
 from harness.packs.summary import quality_line
 from harness.report.model import (
     NOT_RECORDED,
     AgentHealthRow,
     AgenticRow,
+    CheckView,
     EvalRow,
+    Excerpt,
     Interval,
     PackRow,
+    PackScenarios,
     ProfileReport,
     ReferenceRow,
     Report,
+    RigRow,
+    ScenarioView,
     ThroughputView,
+    ToolCallView,
+    Tradeoff,
+    TradeoffPoint,
     VerifyRow,
 )
 from harness.stats import wilson_interval
 
 RESULTS_UNREADABLE = "results unreadable"  # the status of a profile that ended well but whose results do not read
+# How much model text one scenario of the HTML drill-down shows: enough to read, bounded so that a
+# run of thousands of scenarios (or one reply of megabytes) still opens quickly.
+TEXT_LIMIT_CHARS = 4000  # a prompt message, the reply, the reasoning
+SHORT_LIMIT_CHARS = 600  # a tool call's arguments or result, a check's detail, a request error
+TOOL_CALLS_SHOWN = 40  # per scenario; the rest are counted
 # Resolved-profile keys the provenance table shows in its own rows; every other key goes in "other profile keys".
 _SHOWN_KEYS = {"id", "source", "NAME", "IMAGE", "MODEL", "MODELS_DIR", "CTX_SIZE", "N_GPU_LAYERS", "PARALLEL",
                "EXTRA_ARGS", "GPUS"}
@@ -219,6 +245,7 @@ def _provenance(record: ProfileRecord, packs: RunResult | None) -> dict[str, str
         facts = {"profile as run": f"{NOT_RECORDED} (this run predates provenance records)"}
     else:
         facts = _profile_facts(record.provenance)
+    facts["rig"] = record.rig
     if packs is not None:
         sampling = packs.sampling
         facts["sampling"] = ("canonical (temperature 0)" if sampling.canonical
@@ -272,10 +299,91 @@ def _missing_results(record: ProfileRecord, out: Path) -> list[str]:
     return missing
 
 
+def excerpt(text: str, limit: int = TEXT_LIMIT_CHARS) -> Excerpt:
+    """`text` cut at `limit` characters, keeping its whole length."""
+    return Excerpt(text=text[:limit], chars=len(text))
+
+
+def _as_text(value: Any) -> str:
+    """A string as it is; any other value (read from JSON) as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    """A chat message's text: its content (text parts joined, other parts as JSON) and any tool calls."""
+    content = message.get("content")
+    if isinstance(content, list):
+        parts = [part.get("text", "") if isinstance(part, dict) and part.get("type") == "text" else _as_text(part)
+                 for part in content]
+        text = "\n".join(parts)
+    else:
+        text = "" if content is None else _as_text(content)
+    if message.get("tool_calls"):
+        text += ("\n" if text else "") + "tool calls: " + _as_text(message["tool_calls"])
+    return text
+
+
+def _agent_line(result: ScenarioResult) -> str:
+    agent = result.reply.agent if result.reply else None
+    if agent is None:
+        return ""
+    return (f"{agent.turns} turn(s), {agent.tool_calls} tool call(s), ended: {agent.end_reason}"
+            + (f", submitted {agent.submitted_status}" if agent.submitted_status else "")
+            + (f", {agent.hallucinations} unknown-tool call(s)" if agent.hallucinations else "")
+            + (f", {agent.schema_errors} malformed call(s)" if agent.schema_errors else "")
+            + (", loop detected" if agent.loop_detected else ""))
+
+
+def _judge_line(result: ScenarioResult) -> str:
+    judged = result.reply.judgement if result.reply else None
+    if judged is None:
+        return ""
+    if judged.error:
+        return f"judged by {judged.judge_model}: error: {judged.error}"
+    scores = ", ".join(f"{name} {score:g}" + (" (clamped)" if name in judged.clamped else "")
+                       for name, score in judged.scores.items())
+    return f"judged by {judged.judge_model}: {scores}" + (f"; {judged.reason}" if judged.reason else "")
+
+
+def scenario_view(profile: str, result: ScenarioResult) -> ScenarioView:
+    """One scenario of a packs result as the drill-down shows it, every model text cut to a bounded length."""
+    reply = result.reply
+    scenario = result.scenario
+    calls = reply.tool_calls if reply else []
+    view = ScenarioView(
+        scenario_id=result.scenario_id, anchor="s:" + "/".join(
+            "_".join(part.split()) for part in (profile, result.pack_id, result.scenario_id)),
+        category=result.category, status=result.status, score=result.score, failure_mode=result.failure_mode,
+        detail=excerpt(result.detail, SHORT_LIMIT_CHARS),
+        checks=[CheckView(name=c.name, ok=c.ok, detail=excerpt(c.detail, SHORT_LIMIT_CHARS)) for c in result.checks],
+        prompt=[(str(m.get("role", "?")), excerpt(_message_text(m))) for m in scenario.messages],
+        tools_offered=[str((tool.get("function") or tool).get("name", "?")) for tool in scenario.tools or []
+                       if isinstance(tool, dict)],
+        tool_calls=[ToolCallView(turn=c.turn, name=c.name, arguments=excerpt(_as_text(c.arguments), SHORT_LIMIT_CHARS),
+                                 outcome=excerpt(c.error if c.error is not None else _as_text(c.result),
+                                                 SHORT_LIMIT_CHARS), failed=c.error is not None)
+                    for c in calls[:TOOL_CALLS_SHOWN]],
+        tool_calls_left_out=max(0, len(calls) - TOOL_CALLS_SHOWN),
+        agent_line=_agent_line(result), judge_line=_judge_line(result),
+        errors=[excerpt(e.error, SHORT_LIMIT_CHARS) for e in result.exchanges if e.error],
+        latency_s=result.latency_ms / 1000, budget_s=result.budget_s, retries=result.retries,
+        prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens)
+    if reply is not None:
+        view.content, view.reasoning = excerpt(reply.content), excerpt(reply.reasoning)
+        view.content_source, view.finish_reason = reply.content_source, reply.finish_reason or ""
+    return view
+
+
+def drilldown(profile: str, result: RunResult) -> list[PackScenarios]:
+    """Every scenario of every pack of a profile, for the HTML report to open one by one."""
+    return [PackScenarios(pack=pack.pack_id, scenarios=[scenario_view(profile, s) for s in pack.scenarios])
+            for pack in result.packs]
+
+
 def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
     """Everything the report says about one profile of a run."""
     out = run_dir / record.profile
-    report = ProfileReport(profile=record.profile, status=record.status, reason=record.reason,
+    report = ProfileReport(profile=record.profile, rig=record.rig, status=record.status, reason=record.reason,
                            steps=[(s.name, s.status.value, s.seconds, s.detail) for s in record.steps])
     if record.provenance is not None:
         report.name = str(record.provenance.resolved.get("NAME", ""))
@@ -295,6 +403,7 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
             report.pack_notes = list(packs.notes)
             report.judge_line = judge_line(packs)
             report.quality_line = quality_line(packs)
+            report.scenarios = drilldown(record.profile, packs)
         except (HarnessError, ValidationError, ValueError) as exc:
             problems.append(f"packs.json unreadable: {_first_line(exc)}")
         else:
@@ -326,6 +435,104 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
     return report
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For each (quality, speed) point, whether no other point is at least as good on both and better on one."""
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] >= b[0] and a[1] >= b[1] and a != b
+    return [not any(dominates(other, point) for other in points) for point in points]
+
+
+def _step_outcome(p: ProfileReport, step: str) -> tuple[str, str] | None:
+    """How a profile's step ended when it did not end done: (status, the first clause of its detail)."""
+    found = next(((status, detail) for name, status, _, detail in p.steps if name == step), None)
+    if found is None or found[0] == "done":
+        return None
+    status, detail = found
+    first = (detail.splitlines() or [""])[0].removeprefix(f"{status}: ").split("; ")[0]
+    return {"pending": "did not run", "running": "did not finish"}.get(status, status), first[:160]
+
+
+def _why_not_plotted(p: ProfileReport) -> str:
+    """Why a profile has no point on the quality-versus-speed chart ("" when it has one)."""
+    missing: dict[str, tuple[str, str] | None] = {}
+    if p.throughput is None:
+        missing["throughput"] = _step_outcome(p, "throughput")
+    if not sum(row.passed.n for row in p.packs):
+        missing["packs"] = _step_outcome(p, "packs")
+    outcomes = list(missing.values())
+    if len(outcomes) == 2 and (both := outcomes[0]) is not None and both == outcomes[1]:  # one cause, said once
+        return f"throughput and packs steps {both[0]}" + (f" ({both[1]})" if both[1] else "")
+    reasons = []
+    for step, outcome in missing.items():
+        what = "no throughput result" if step == "throughput" else "no pack results"
+        reasons.append(what if outcome is None else f"{what}: {step} step {outcome[0]}"
+                       + (f" ({outcome[1]})" if outcome[1] else ""))
+    if p.throughput is not None and p.throughput.decode_tps is None:
+        api = " (a hosted API: no token timings)" if "served by" in p.provenance else ""
+        reasons.insert(0, f"throughput measured no decode rate{api}")
+    return "; ".join(reasons)
+
+
+def tradeoff(profiles: list[ProfileReport]) -> Tradeoff:
+    """Pack pass rate against decode tokens/s, one point per profile (each on its rig), the front marked."""
+    chart = Tradeoff()
+    for p in profiles:
+        decode = p.throughput.decode_tps if p.throughput is not None else None
+        why = _why_not_plotted(p)
+        if why or decode is None:
+            chart.not_plotted.append((p.label, why))
+            continue
+        passed = interval(sum(row.passed.k for row in p.packs), sum(row.passed.n for row in p.packs))
+        chart.points.append(TradeoffPoint(profile=p.profile, rig=p.rig, label=p.label, passed=passed,
+                                          decode_tps=decode))
+    for point, on_front in zip(chart.points, pareto_front([(x.passed.pct, x.decode_tps) for x in chart.points]),
+                               strict=True):
+        point.frontier = on_front
+    plotted = {x.profile for x in chart.points}
+    pack_sets = {p.label: tuple(f"{row.pack} {row.version}" for row in p.packs) for p in profiles
+                 if p.profile in plotted}
+    if len(set(pack_sets.values())) > 1:
+        chart.notes.append("The profiles ran different packs, so their pass rates are over different scenarios: "
+                           + "; ".join(f"{label}: {', '.join(packs)}" for label, packs in pack_sets.items()) + ".")
+    if len({x.rig for x in chart.points}) > 1:
+        chart.notes.append("Decode speed depends on the rig as much as on the profile: each point is one profile "
+                           "on one rig.")
+    return chart
+
+
+def _gib(size: int | None) -> str:
+    return NOT_RECORDED if size is None else f"{size / 2**30:.1f} GiB"
+
+
+def rig_row(fingerprint: RigFingerprint, profiles: list[str]) -> RigRow:
+    """One rig as the Rigs table shows it."""
+    system = " / ".join(filter(None, [fingerprint.os, fingerprint.kernel]))
+    gpus = "; ".join(fingerprint.gpus) or "none"
+    if fingerprint.gpu_driver:
+        gpus += f" (driver {fingerprint.gpu_driver})"
+    if fingerprint.gpu_note:
+        gpus += f" — {fingerprint.gpu_note}"
+    state = "reachable" if fingerprint.reachable else "unreachable"
+    return RigRow(rig=fingerprint.rig, endpoint=fingerprint.endpoint, engine=_recorded(fingerprint.engine_version),
+                  system=system or NOT_RECORDED, cpus=_recorded(fingerprint.cpus),
+                  memory=_gib(fingerprint.memory_bytes), gpus=gpus,
+                  state=state + (f": {fingerprint.note}" if fingerprint.note else ""), profiles=profiles)
+
+
+def rig_rows(manifest: Manifest) -> tuple[list[RigRow], str]:
+    """The Rigs table (one row per recorded fingerprint, plus rigs a profile used without one), or one line."""
+    used: dict[str, list[str]] = {}
+    for record in manifest.profiles:
+        used.setdefault(record.rig, []).append(record.profile)
+    if not manifest.rigs:
+        return [], (f"Rigs: {NOT_RECORDED} by this run; profiles ran on " + ", ".join(sorted(used)) + "."
+                    if used else "")
+    rows = [rig_row(fingerprint, used.get(name, [])) for name, fingerprint in manifest.rigs.items()]
+    rows += [RigRow(rig=name, state=f"{NOT_RECORDED}: no fingerprint of this rig in the manifest", profiles=names)
+             for name, names in used.items() if name not in manifest.rigs and name != "api"]
+    return rows, ""
+
+
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M UTC}"
 
@@ -341,6 +548,11 @@ def build_report(run_dir: Path, references_path: Path) -> Report:
         overlap_seconds=manifest.overlap_seconds, pipelined=manifest.pipelined,
         profiles=[profile_report(record, run_dir) for record in manifest.profiles],
         references=references, reference_note=note)
+    if len({p.rig for p in report.profiles}) > 1:  # several rigs: every cross-profile figure says which
+        for p in report.profiles:
+            p.label = f"{p.profile} @ {p.rig}"
+    report.tradeoff = tradeoff(report.profiles)
+    report.rigs, report.rigs_note = rig_rows(manifest)
     if manifest.provenance is not None:
         run = manifest.provenance
         report.harness_version, report.git_commit = run.harness_version, _commit(run)

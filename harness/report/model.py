@@ -6,7 +6,7 @@ raw JSON, and a result format change touches one adapter (``build.py``) only.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Interval(BaseModel):
@@ -99,9 +99,74 @@ class VerifyRow(BaseModel):
 NOT_RECORDED = "not recorded"
 
 
+class Excerpt(BaseModel):
+    """A text as the report shows it: cut at a limit, with the length of the whole."""
+
+    text: str = ""
+    chars: int = 0  # the whole text's length; more than len(text) when cut
+
+    @property
+    def cut(self) -> bool:
+        return self.chars > len(self.text)
+
+
+class CheckView(BaseModel):
+    name: str
+    ok: bool
+    detail: Excerpt = Field(default_factory=Excerpt)
+
+
+class ToolCallView(BaseModel):
+    turn: int
+    name: str
+    arguments: Excerpt
+    outcome: Excerpt  # the mock result, or the error the model was told
+    failed: bool = False
+
+
+class ScenarioView(BaseModel):
+    """One scenario as the HTML drill-down shows it: prompt, reply, verdict, cost."""
+
+    scenario_id: str
+    anchor: str  # the element id that opens it: report.html#<anchor>
+    category: str = ""
+    status: str  # pass | partial | fail
+    score: float
+    failure_mode: str
+    detail: Excerpt = Field(default_factory=Excerpt)
+    checks: list[CheckView] = Field(default_factory=list)
+    prompt: list[tuple[str, Excerpt]] = Field(default_factory=list)  # (role, text) of the scenario's messages
+    tools_offered: list[str] = Field(default_factory=list)
+    content: Excerpt = Field(default_factory=Excerpt)
+    content_source: str = ""
+    reasoning: Excerpt = Field(default_factory=Excerpt)
+    finish_reason: str = ""
+    tool_calls: list[ToolCallView] = Field(default_factory=list)
+    tool_calls_left_out: int = 0
+    agent_line: str = ""
+    judge_line: str = ""
+    errors: list[Excerpt] = Field(default_factory=list)  # request errors (no reply, or retried)
+    latency_s: float = 0.0
+    budget_s: float = 0.0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class PackScenarios(BaseModel):
+    pack: str
+    scenarios: list[ScenarioView] = Field(default_factory=list)
+
+    @property
+    def not_passed(self) -> int:
+        return sum(s.status != "pass" for s in self.scenarios)
+
+
 class ProfileReport(BaseModel):
     profile: str
     name: str = ""
+    rig: str = "local"  # where its server ran (the manifest's record; "local" in runs from before rigs)
+    label: str = ""  # how cross-profile figures name it: the profile, "profile @ rig" when the run used several
     status: str
     reason: str = ""
     steps: list[tuple[str, str, float | None, str]] = Field(default_factory=list)  # name, status, seconds, detail
@@ -116,6 +181,12 @@ class ProfileReport(BaseModel):
     judge_line: str = ""  # who judged the rubric scenarios and how well it separates graded references
     quality_line: str = ""
     evalplus: list[EvalRow] = Field(default_factory=list)
+    scenarios: list[PackScenarios] = Field(default_factory=list)  # the HTML drill-down, per pack
+
+    @model_validator(mode="after")
+    def _label_defaults_to_the_profile(self) -> ProfileReport:
+        self.label = self.label or self.profile
+        return self
 
 
 class ReferenceRow(BaseModel):
@@ -123,6 +194,37 @@ class ReferenceRow(BaseModel):
     humaneval_plus: float | None = None
     mbpp_plus: float | None = None
     source: str = ""
+
+
+class TradeoffPoint(BaseModel):
+    """One profile on one rig: its pass rate over every pack scenario it ran, against its decode speed."""
+
+    profile: str
+    rig: str
+    label: str
+    passed: Interval
+    decode_tps: float
+    frontier: bool = False  # no other point is at least as good on both axes and better on one
+
+
+class Tradeoff(BaseModel):
+    points: list[TradeoffPoint] = Field(default_factory=list)
+    not_plotted: list[tuple[str, str]] = Field(default_factory=list)  # (label, why)
+    notes: list[str] = Field(default_factory=list)
+
+
+class RigRow(BaseModel):
+    """One rig's fingerprint as the Rigs table shows it."""
+
+    rig: str
+    endpoint: str = ""
+    engine: str = NOT_RECORDED
+    system: str = NOT_RECORDED  # OS and kernel
+    cpus: str = NOT_RECORDED
+    memory: str = NOT_RECORDED
+    gpus: str = NOT_RECORDED
+    state: str = ""  # reachable, or unreachable and why
+    profiles: list[str] = Field(default_factory=list)
 
 
 class Report(BaseModel):
@@ -143,3 +245,6 @@ class Report(BaseModel):
     profiles: list[ProfileReport]
     references: list[ReferenceRow] = Field(default_factory=list)
     reference_note: str = ""
+    tradeoff: Tradeoff = Field(default_factory=Tradeoff)
+    rigs: list[RigRow] = Field(default_factory=list)
+    rigs_note: str = ""  # one line when the run recorded no rig fingerprints

@@ -7,16 +7,21 @@ assets and opens from disk.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 from tabulate import tabulate
 
 from harness.files import write_text_atomic
-from harness.report.model import Interval, ProfileReport, Report
+from harness.report.model import Interval, ProfileReport, Report, Tradeoff
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 REFERENCE_CHART_MODELS = 6
+# The quality-versus-speed scatter, in SVG user units: plot area inside the margins.
+SCATTER_W, SCATTER_H = 680, 380
+SCATTER_LEFT, SCATTER_RIGHT, SCATTER_TOP, SCATTER_BOTTOM = 56, 24, 16, 44
 
 
 def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
@@ -31,7 +36,8 @@ def _markdown_table(rows: list, headers: list[str]) -> str:
     if not rows:
         return "_(none)_"
     cells = [[str(cell).replace("|", "\\|").replace("\n", " ") for cell in row] for row in rows]  # one line per row
-    return tabulate(cells, headers=headers, tablefmt="github")
+    # numbers as written: parsed, "104.0" would become "104" and no longer match the HTML or the result file
+    return tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def _summary_row(p: ProfileReport) -> list[str]:
@@ -39,7 +45,7 @@ def _summary_row(p: ProfileReport) -> list[str]:
     passed = sum(row.passed.k for row in p.packs)
     total = sum(row.passed.n for row in p.packs)
     tp = p.throughput
-    return [p.profile, p.status,
+    return [p.profile, p.rig, p.status,
             _interval(humaneval.base) if humaneval else "—", _interval(humaneval.plus) if humaneval else "—",
             f"{passed}/{total}" if total else "—",
             _fmt(tp.decode_tps) if tp else "—", _fmt(tp.ttft_ms, "{:.0f}") if tp else "—"]
@@ -61,6 +67,101 @@ def _throughput_rows(p: ProfileReport) -> list[tuple[str, str]]:
     return rows
 
 
+def _nice_step(span: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2 or 5 times a power of ten) giving about `ticks` ticks over `span`."""
+    raw = span / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+@dataclass
+class _Dot:
+    """One point of the scatter in SVG units, with where its label goes."""
+
+    label: str
+    title: str
+    frontier: bool
+    cx: float
+    cy: float
+    y_low: float
+    y_high: float
+    lx: float = 0.0
+    ly: float = 0.0
+    anchor: str = "start"
+    leader: bool = False  # the label had to move away: a thin line joins it to its point
+
+
+@dataclass
+class Scatter:
+    """The quality-versus-speed chart as the template draws it."""
+
+    w: int
+    h: int
+    left: float
+    top: float
+    right: float
+    bottom: float
+    x_ticks: list[tuple[float, str]]
+    y_ticks: list[tuple[float, str]]
+    points: list[_Dot]
+    front: str  # SVG polyline points through the frontier, left to right
+
+
+def _place_labels(dots: list[_Dot]) -> None:
+    """Put each label beside its point where it overlaps no label placed before.
+
+    Label widths are estimated (0.62 em per character at 12 px); candidates go right of the point, then
+    left, stepping away vertically.
+    """
+    placed: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1 of each placed label
+
+    def free(box: tuple[float, float, float, float]) -> bool:
+        x0, y0, x1, y1 = box
+        inside = x0 >= 2 and x1 <= SCATTER_W - 2 and y0 >= 0 and y1 <= SCATTER_H - SCATTER_BOTTOM + 4
+        return inside and all(x1 < a0 or x0 > a1 or y1 < b0 or y0 > b1 for a0, b0, a1, b1 in placed)
+
+    offsets = [-8.0, 16.0] + [sign * 14.0 * k for k in range(1, 12) for sign in (-1, 1)]
+    for dot in sorted(dots, key=lambda d: (d.cy, d.cx)):
+        width = len(dot.label) * 12 * 0.62
+        candidates = [c for dy in offsets for c in ((dot.cx + 10, dot.cy + dy, "start"),
+                                                    (dot.cx - 10, dot.cy + dy, "end"))]
+        boxes = [(lx if anchor == "start" else lx - width, ly - 11, lx + width if anchor == "start" else lx, ly + 3)
+                 for lx, ly, anchor in candidates]
+        index = next((i for i, box in enumerate(boxes) if free(box)), 0)  # crowded: the first, on top of others
+        lx, ly, dot.anchor = candidates[index]
+        dot.lx, dot.ly = round(lx, 1), round(ly, 1)
+        dot.leader = abs(dot.ly - dot.cy) > 18
+        placed.append(boxes[index])
+
+
+def scatter(chart: Tradeoff) -> Scatter | None:
+    """The quality-versus-speed chart in SVG units (None when nothing is plotted): pass rate up, decode right."""
+    if not chart.points:
+        return None
+    step = _nice_step(max(p.decode_tps for p in chart.points) * 1.1 or 1.0)
+    x_max = step * math.ceil(max(p.decode_tps for p in chart.points) * 1.1 / step) or step
+    left, top = SCATTER_LEFT, SCATTER_TOP
+    width, height = SCATTER_W - SCATTER_LEFT - SCATTER_RIGHT, SCATTER_H - SCATTER_TOP - SCATTER_BOTTOM
+
+    def x(value: float) -> float:
+        return round(left + value / x_max * width, 1)
+
+    def y(pct: float) -> float:
+        return round(top + (100 - pct) / 100 * height, 1)
+
+    dots = [_Dot(label=p.label + (" (frontier)" if p.frontier else ""), frontier=p.frontier,
+                 title=f"{p.label}: {p.passed.k}/{p.passed.n} = {p.passed}, decode {p.decode_tps:.1f} tok/s"
+                       + (" (frontier)" if p.frontier else ""),
+                 cx=x(p.decode_tps), cy=y(p.passed.pct), y_low=y(p.passed.low), y_high=y(p.passed.high))
+            for p in chart.points]
+    _place_labels(dots)
+    front = sorted((d for d in dots if d.frontier), key=lambda d: d.cx)
+    return Scatter(w=SCATTER_W, h=SCATTER_H, left=left, top=top, right=left + width, bottom=top + height,
+                   x_ticks=[(x(i * step), f"{i * step:g}") for i in range(int(round(x_max / step)) + 1)],
+                   y_ticks=[(y(pct), f"{pct}%") for pct in range(0, 101, 20)],
+                   points=dots, front=" ".join(f"{d.cx},{d.cy}" for d in front))
+
+
 def _context(report: Report) -> dict:
     references = [[ref.model, _fmt(ref.humaneval_plus), _fmt(ref.mbpp_plus), ref.source] for ref in report.references]
     for p in report.profiles:
@@ -70,10 +171,10 @@ def _context(report: Report) -> dict:
         if he or mb:
             references.insert(0, [f"{p.profile} (this run, plus)", _fmt(he.plus.pct) if he else "n/a",
                                   _fmt(mb.plus.pct) if mb else "n/a", f"run {report.run_id}"])
-    humaneval_chart = [(p.profile, next((e.plus.pct for e in p.evalplus if e.dataset.startswith("humaneval")), None))
+    humaneval_chart = [(p.label, next((e.plus.pct for e in p.evalplus if e.dataset.startswith("humaneval")), None))
                        for p in report.profiles]
     humaneval_chart += [(ref.model, ref.humaneval_plus) for ref in report.references[:REFERENCE_CHART_MODELS]]
-    tps_chart = [(p.profile, p.throughput.decode_tps if p.throughput else None) for p in report.profiles]
+    tps_chart = [(p.label, p.throughput.decode_tps if p.throughput else None) for p in report.profiles]
     return {
         "r": report,
         "summary_rows": [_summary_row(p) for p in report.profiles],
@@ -89,11 +190,11 @@ def _context(report: Report) -> dict:
                        for p in report.profiles},
         "agent_headers": ["Pack", "Episodes", "Turns to solve", "Tool hallucinations", "Schema errors",
                           "Loops", "Refused safe tasks", "Sycophancy (false premises)", "Sandbox overhead s"],
-        "agentic_rows": [[a.profile, a.pack, f"{a.passed.k}/{a.passed.n}", str(a.passed), f"{a.mean_score:.1f}",
+        "agentic_rows": [[a.profile, p.rig, a.pack, f"{a.passed.k}/{a.passed.n}", str(a.passed), f"{a.mean_score:.1f}",
                           _fmt(a.turn_s, "{:.2f}"), _fmt(a.ttft_ms, "{:.0f}"), _fmt(a.tokens_per_scenario, "{:.0f}"),
                           _fmt(a.cost_usd, "${:.4f}")] for p in report.profiles for a in p.agentic],
-        "agentic_headers": ["Profile", "Pack", "Pass/Total", "Pass rate [Wilson 95%]", "Mean score", "s per turn",
-                            "TTFT ms", "Tokens per scenario", "Cost"],
+        "agentic_headers": ["Profile", "Rig", "Pack", "Pass/Total", "Pass rate [Wilson 95%]", "Mean score",
+                            "s per turn", "TTFT ms", "Tokens per scenario", "Cost"],
         "pack_charts": {p.profile: [(row.pack, row.mean_score) for row in p.packs] for p in report.profiles},
         "eval_rows": {p.profile: [[e.label or e.dataset, e.tasks, _interval(e.base), _interval(e.plus), e.empty,
                                    e.truncated, e.recovered, _fmt(e.min_time_limit_s, "{:g}")] for e in p.evalplus]
@@ -104,6 +205,16 @@ def _context(report: Report) -> dict:
         "step_rows": {p.profile: [[name, status, _fmt(seconds) if seconds is not None else "", detail]
                                   for name, status, seconds, detail in p.steps] for p in report.profiles},
         "reference_rows": references,
+        "summary_headers": ["Profile", "Rig", "Status", "HumanEval+ base", "HumanEval+ plus", "Packs passed",
+                            "Decode tok/s", "TTFT ms"],
+        "tradeoff_rows": [[x.profile, x.rig, f"{x.passed.k}/{x.passed.n}", str(x.passed), _fmt(x.decode_tps),
+                           "frontier" if x.frontier else ""] for x in report.tradeoff.points],
+        "tradeoff_headers": ["Profile", "Rig", "Pass/Total", "Pass rate [Wilson 95%]", "Decode tok/s", "Frontier"],
+        "scatter": scatter(report.tradeoff),
+        "rig_rows": [[r.rig, r.endpoint, r.engine, r.system, r.cpus, r.memory, r.gpus, r.state,
+                      ", ".join(r.profiles)] for r in report.rigs],
+        "rig_headers": ["Rig", "Engine address", "Engine", "OS / kernel", "CPUs", "Memory", "GPUs", "State",
+                        "Profiles"],
         "humaneval_chart": humaneval_chart,
         "tps_chart": tps_chart,
         "tps_max": max([v for _, v in tps_chart if v is not None], default=1.0) * 1.1,

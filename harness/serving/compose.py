@@ -12,14 +12,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from python_on_whales import Container, DockerClient, DockerException, docker
+from python_on_whales import Container, DockerClient, DockerException
 
 from harness.errors import ProfileError, ServingError
+from harness.serving.engines import health_url
 from harness.serving.envfile import project_name, write_env
 from harness.serving.health import ContainerState, wait_until_healthy
 from harness.serving.profiles import Profile, key_line
+from harness.serving.rigs import client_for, context_host, is_remote, needs_tunnel, open_tunnel
 
 GPU_OVERLAY_SUFFIX = ".gpu.yml"
+OUR_IMAGE_PREFIX = "benchwright/"  # images `make images` builds; everything else is pulled
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def compose_client(deployment: Deployment) -> DockerClient:
     # list(...) re-types list[Path] as the list[str | Path] python-on-whales declares (list is invariant)
     return DockerClient(compose_files=list(deployment.compose_files), compose_env_files=[deployment.env_path],
                         compose_project_name=project_name(deployment.profile),
-                        compose_project_directory=deployment.compose_dir)
+                        compose_project_directory=deployment.compose_dir,
+                        context=deployment.profile.docker_context)
 
 
 def _log(message: str) -> None:
@@ -93,9 +97,9 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _port_holder(port: int) -> str:
+def _port_holder(engine: DockerClient, port: int) -> str:
     try:
-        users = docker.container.list(filters=[("publish", str(port))])
+        users = engine.container.list(filters=[("publish", str(port))])
     except DockerException:
         users = []
     if users:
@@ -112,13 +116,20 @@ def up(deployment: Deployment) -> float:
         return wait(deployment)
     host = "0.0.0.0" if profile.bind_address in ("0.0.0.0", "") else profile.bind_address
     port, image = profile.server_port, profile.server_image
-    if not port_is_free(host, port):
-        raise ServingError(f"port {port} on {host} is already in use by {_port_holder(port)}; "
+    engine = client_for(profile)
+    on_rig = f" on rig {profile.rig}" if profile.docker_context else ""
+    # the port check binds here: it says something only when the rig's ports are this machine's
+    if not is_remote(context_host(profile.docker_context)) and not port_is_free(host, port):
+        raise ServingError(f"port {port} on {host} is already in use by {_port_holder(engine, port)}; "
                            f"stop it or change PORT in [{profile.id}] ({profile.source})")
-    if not docker.image.exists(image):
-        raise ServingError(f"image {image} is not built; run `make images` (IMAGE in [{profile.id}])")
+    if profile.engine == "llama.cpp" and image.startswith(OUR_IMAGE_PREFIX) and not engine.image.exists(image):
+        # ours is built, never pulled; other engines' images (vllm/vllm-openai, ...) compose pulls on up
+        if not profile.docker_context:
+            raise ServingError(f"image {image} is not built; run `make images` (IMAGE in [{profile.id}])")
+        raise ServingError(f"image {image} is not on rig {profile.rig}; copy it there: docker save {image} | "
+                           f"docker --context {profile.docker_context} load (IMAGE in [{profile.id}])")
     write_env(profile, deployment.env_path)
-    _log(f"[{profile.id}] starting {image} on {deployment.base_url}")
+    _log(f"[{profile.id}] starting {image}{on_rig} on {deployment.base_url}")
     try:
         compose_client(deployment).compose.up(detach=True, quiet=True)
     except DockerException as exc:
@@ -131,19 +142,29 @@ def wait(deployment: Deployment) -> float:
     container = server_container(deployment)
     if container is None:
         raise ServingError(f"[{deployment.profile.id}] is not up (no container); run `make up PROFILE=...` first")
+    engine = client_for(deployment.profile)
 
     def state() -> ContainerState:
-        info = docker.container.inspect(container.id).state  # fresh at every poll
+        info = engine.container.inspect(container.id).state  # fresh at every poll
         return ContainerState(running=bool(info.running), status=str(info.status),
                               exit_code=info.exit_code, oom_killed=bool(info.oom_killed))
 
     def logs() -> str:
-        text = docker.container.logs(container.id, tail=60)
+        text = engine.container.logs(container.id, tail=60)
         assert isinstance(text, str)  # not streamed, so python-on-whales returns the text itself
         return text
 
-    seconds = wait_until_healthy(f"{deployment.base_url}/health", container_state=state, container_logs=logs,
-                                 timeout_s=deployment.profile.health_timeout_s, on_progress=_log)
+    profile = deployment.profile
+    # a remote rig's loopback server, outside all-bench (which holds its own tunnel): one just for the wait
+    tunnel = open_tunnel(profile) if needs_tunnel(profile) and deployment.base_url == profile.base_url_direct \
+        else None
+    try:
+        base_url = tunnel.url if tunnel else deployment.base_url
+        seconds = wait_until_healthy(health_url(base_url, profile.engine), container_state=state, container_logs=logs,
+                                     timeout_s=profile.health_timeout_s, on_progress=_log)
+    finally:
+        if tunnel is not None:
+            tunnel.close()
     _log(f"[{deployment.profile.id}] healthy after {seconds:.1f}s")
     return seconds
 

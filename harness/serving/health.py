@@ -1,8 +1,9 @@
 """Waiting for a server to become healthy while watching its container.
 
-llama-server answers ``/v1/models`` before the model is loaded, so readiness is ``/health``
-returning 200. Every poll also asks for the container's state, so a crash is reported at
-once (with its exit code, OOM flag and log tail) instead of after the whole timeout.
+llama-server answers ``/v1/models`` before the model is loaded, so readiness is the engine's
+health path returning 200 (``/health``; SGLang's ``/health_generate``: ``engines.health_url``).
+Every poll also asks for the container's state, so a crash is reported at once (with its exit
+code, OOM flag and log tail) instead of after the whole timeout.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,6 +45,7 @@ def wait_until_healthy(health_url: str, *, container_state: Callable[[], Contain
     last log lines of the container.
     """
     started = time.monotonic()
+    path = urlsplit(health_url).path or "/"
     last_note = ""
     next_report = started + 5
     with httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0)) as client:
@@ -56,9 +59,9 @@ def wait_until_healthy(health_url: str, *, container_state: Callable[[], Contain
                 reply = client.get(health_url)
                 if reply.status_code == 200:
                     return time.monotonic() - started
-                last_note = f"/health answered {reply.status_code}"
+                last_note = f"{path} answered {reply.status_code}"
             except httpx.HTTPError as exc:
-                last_note = f"/health not answering ({type(exc).__name__})"
+                last_note = f"{path} not answering ({type(exc).__name__})"
             waited = time.monotonic() - started
             if waited >= timeout_s:
                 raise ServingError(f"server not healthy after {timeout_s:g}s ({last_note}); "

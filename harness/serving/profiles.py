@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -27,10 +28,11 @@ from pathlib import Path
 from typing import Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 
 from harness.errors import ProfileError
+from harness.serving.engines import ENGINE_SPECS, ENGINES, LLAMA_CPP_ONLY_KEYS, Engine, engine_spec, owned_flag
 
 DEFAULT_SECTION = "DEFAULT"
 BENCH_PREFIX = "bench-"
@@ -41,6 +43,12 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 Provider = Literal["compose", "openai-compatible", "anthropic"]
+# The compose file each engine is served with unless the profile names its own COMPOSE.
+ENGINE_COMPOSE = {name: spec.compose_file for name, spec in ENGINE_SPECS.items()}
+# The controller's address of a server behind an SSH tunnel, per profile id (JSON {"id": "http://127.0.0.1:P"}):
+# all-bench sets it for the steps it runs while it holds the tunnel open.
+ENDPOINT_OVERRIDES_ENV = "BENCHWRIGHT_ENDPOINTS"
+_CONTEXT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 WireFormat = Literal["openai-compatible", "anthropic"]
 PROVIDERS: tuple[str, ...] = get_args(Provider)
 # Keys that only configure a server this harness brings up, with why an API profile has no use for them.
@@ -56,19 +64,13 @@ _COMPOSE_ONLY = {
     "GPUS": "no server is started here to give GPUs to",
     "HEALTH_TIMEOUT_S": "no server is started here to wait for",
     "COMPOSE": "no compose file is used for an endpoint",
+    "ENGINE": "the endpoint's operator chose its serving engine",
+    "DOCKER_CONTEXT": "no server is started on a rig for an endpoint",
 }
 # Required for compose profiles only (optional fields in the model, checked in _validate).
 _COMPOSE_REQUIRED = ("MODEL", "IMAGE", "CTX_SIZE", "PORT")
 _T = TypeVar("_T")
 _BASE_URL_EXAMPLE = {"openai-compatible": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
-# Flags the harness sets itself from profile keys; EXTRA_ARGS must not fight them.
-_OWNED_FLAGS = {
-    "-m": "MODEL", "--model": "MODEL",
-    "-c": "CTX_SIZE", "--ctx-size": "CTX_SIZE",
-    "-ngl": "N_GPU_LAYERS", "--n-gpu-layers": "N_GPU_LAYERS", "--gpu-layers": "N_GPU_LAYERS",
-    "-np": "PARALLEL", "--parallel": "PARALLEL",
-    "--port": "PORT", "--host": "BIND_ADDRESS",
-}
 
 
 class Profile(BaseModel):
@@ -80,6 +82,8 @@ class Profile(BaseModel):
     id: str
     source: Path = Field(description="the models.conf this profile came from")
     provider: Provider = Field(alias="PROVIDER", default="compose")
+    # compose profiles: the serving engine (engines.py); declared early so later validators can read it
+    engine: Engine = Field(alias="ENGINE", default="llama.cpp")
     name: str = Field(alias="NAME", min_length=1)
     # compose profiles: the server this harness brings up (required ones are checked in _validate)
     model: str | None = Field(alias="MODEL", default=None, min_length=1)
@@ -94,7 +98,9 @@ class Profile(BaseModel):
     parallel: int = Field(alias="PARALLEL", default=1, ge=1, le=256)
     gpus: str = Field(alias="GPUS", default="none")
     health_timeout_s: float = Field(alias="HEALTH_TIMEOUT_S", default=300, gt=0, le=86_400)
-    compose: str = Field(alias="COMPOSE", default="llama-cpp.yml")
+    compose_file: str | None = Field(alias="COMPOSE", default=None, description="COMPOSE as written")
+    # the rig: a Docker context (`docker context create rig2 --docker host=ssh://me@rig2`); None: this machine
+    docker_context: str | None = Field(alias="DOCKER_CONTEXT", default=None)
     # API profiles: where the endpoint is, which model to ask for, which env var holds the key
     endpoint_url: str | None = Field(alias="BASE_URL", default=None, description="BASE_URL as written")
     model_id: str | None = Field(alias="MODEL_ID", default=None, min_length=1)
@@ -130,8 +136,25 @@ class Profile(BaseModel):
             if self.endpoint_url is None:
                 raise ProfileError(f"{self.source}: [{self.id}] BASE_URL: required key is missing")
             return self.endpoint_url
+        if self.docker_context and (tunnelled := _endpoint_override(self.id)):
+            return tunnelled
+        return self.base_url_direct
+
+    @property
+    def base_url_direct(self) -> str:
+        """A compose server's address as it publishes it (on its rig's loopback when BIND_ADDRESS is)."""
         host = "127.0.0.1" if self.bind_address in ("0.0.0.0", "") else self.bind_address
         return f"http://{host}:{self.server_port}"
+
+    @property
+    def compose(self) -> str:
+        """The compose file under compose/: COMPOSE, else the engine's own."""
+        return self.compose_file or ENGINE_COMPOSE[self.engine]
+
+    @property
+    def rig(self) -> str:
+        """Where the profile's model runs: its DOCKER_CONTEXT, "local" (this machine's engine), or "api"."""
+        return "api" if self.is_api else self.docker_context or "local"
 
     @property
     def requests_in_flight(self) -> int:
@@ -143,7 +166,7 @@ class Profile(BaseModel):
 
     @property
     def server_model(self) -> str:
-        """MODEL of a compose profile: the model file, relative to MODELS_DIR."""
+        """MODEL of a compose profile: the model file (or folder, for vLLM and SGLang), relative to MODELS_DIR."""
         return self._compose_value(self.model, "MODEL", "model file")
 
     @property
@@ -180,26 +203,32 @@ class Profile(BaseModel):
 
     @field_validator("gpus")
     @classmethod
-    def _check_gpus(cls, value: str) -> str:
-        if value in ("none", "all") or re.fullmatch(r"\d+(,\d+)*", value):
-            return value
-        raise ValueError("expected none, all, or comma-separated GPU ids such as 0,1")
+    def _check_gpus(cls, value: str, info: ValidationInfo) -> str:
+        if not (value in ("none", "all") or re.fullmatch(r"\d+(,\d+)*", value)):
+            raise ValueError("expected none, all, or comma-separated GPU ids such as 0,1")
+        engine = info.data.get("engine")
+        if value == "all" and engine in ("vllm", "sglang"):
+            # the GPU count is the tensor-parallel size, and "all" does not say how many there are
+            raise ValueError(f"ENGINE={engine} splits the model over the GPUs listed (tensor-parallel size); "
+                             "name them, e.g. GPUS=0 or GPUS=0,1")
+        return value
 
     @field_validator("extra_args")
     @classmethod
-    def _check_extra_args(cls, value: str) -> str:
+    def _check_extra_args(cls, value: str, info: ValidationInfo) -> str:
         try:
             words = shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot be split like a shell command line ({exc})") from None
         if words == [""]:
             return ""  # EXTRA_ARGS="" means no arguments, not one empty argument
+        engine = info.data.get("engine")  # absent when ENGINE itself was refused
         for word in words:
             if not word:
                 raise ValueError("has an empty argument ('' or \"\"); remove it")
-            flag = word.split("=", 1)[0]
-            if flag in _OWNED_FLAGS:
-                raise ValueError(f"sets {flag}, which the profile sets through {_OWNED_FLAGS[flag]}")
+            owned = owned_flag(engine, word) if engine else None
+            if owned:
+                raise ValueError(f"sets {owned[0]}, which the profile sets through {owned[1]}")
         return value
 
     @field_validator("bind_address")
@@ -220,11 +249,18 @@ class Profile(BaseModel):
             raise ValueError("must be a path inside MODELS_DIR (no leading / and no '..')")
         return value
 
-    @field_validator("compose")
+    @field_validator("compose_file")
     @classmethod
     def _check_compose(cls, value: str) -> str:
         if "/" in value or not value.endswith((".yml", ".yaml")):
             raise ValueError("must be the file name of a compose file under compose/")
+        return value
+
+    @field_validator("docker_context")
+    @classmethod
+    def _check_docker_context(cls, value: str) -> str:
+        if not _CONTEXT_RE.match(value):
+            raise ValueError("must be the name of a Docker context (`docker context ls`), e.g. rig2")
         return value
 
     @field_validator("endpoint_url")
@@ -250,6 +286,15 @@ class Profile(BaseModel):
             raise ValueError("must be the NAME of an environment variable that holds the key "
                              "(letters, digits and _, not starting with a digit), never the key itself")
         return value
+
+
+def _endpoint_override(profile_id: str) -> str | None:
+    try:
+        overrides = json.loads(os.environ.get(ENDPOINT_OVERRIDES_ENV) or "{}")
+    except ValueError:
+        return None
+    value = overrides.get(profile_id) if isinstance(overrides, dict) else None
+    return value if isinstance(value, str) and value.startswith("http://127.0.0.1:") else None
 
 
 PROFILE_KEYS = tuple(
@@ -350,7 +395,18 @@ def _validate(path: Path, section: _Section, defaults: _Section | None) -> Profi
                                          "set PROVIDER=openai-compatible for an endpoint someone else runs)"))
         values.pop("BASE_URL", None)  # inherited from [DEFAULT] for the API profiles
         problems += [(key, "required key is missing") for key in _COMPOSE_REQUIRED if key not in values]
+        engine = values.get("ENGINE", "llama.cpp")
+        if engine in ENGINES and engine != "llama.cpp":
+            # refused in the profile's own section; inherited from [DEFAULT] (for llama.cpp profiles), ignored
+            label = engine_spec(engine).label
+            problems += [(key, f"not used by ENGINE={engine} ({why.format(label=label)})")
+                         for key, why in LLAMA_CPP_ONLY_KEYS.items() if key in section.values]
+            values = {key: value for key, value in values.items() if key not in LLAMA_CPP_ONLY_KEYS}
         models_dir = Path(values.get("MODELS_DIR", "models"))
+        if values.get("DOCKER_CONTEXT") and not models_dir.is_absolute():
+            problems.append(("MODELS_DIR", f"must be an absolute path on the rig when DOCKER_CONTEXT is set "
+                                           f"(got {str(models_dir)!r}, a path relative to this machine's "
+                                           f"{path.name})"))
         values["MODELS_DIR"] = str(models_dir if models_dir.is_absolute() else path.parent / models_dir)
     else:
         problems += [(key, f"not used by PROVIDER={provider} ({why})")
@@ -435,22 +491,56 @@ def get_profile(path: Path, profile_id: str, *, require_model: bool = True) -> P
         known = ", ".join(list(profiles)[:20]) + (f", … ({len(profiles) - 20} more)" if len(profiles) > 20 else "")
         raise ProfileError(f"{path}: no profile [{profile_id}]{suggestion} (known: {known})")
     profile = profiles[profile_id]
-    if require_model and not profile.is_api:
+    if require_model and not profile.is_api and not profile.docker_context:  # a rig's files are the rig's
         check_model_file(profile)
     return profile
 
 
 def check_model_file(profile: Profile) -> None:
-    """Raise a ProfileError naming the MODEL line when the model file is missing."""
+    """Raise a ProfileError naming the MODEL line when the model (file, or folder where the engine
+    takes one) is missing or links outside MODELS_DIR."""
     line = key_line(profile, "MODEL")
     where = f"{profile.source}:{line}: [{profile.id}] MODEL"
-    if not profile.model_path.is_file():
-        raise ProfileError(f"{where}: model file not found: {profile.model_path}")
-    resolved, root = profile.model_path.resolve(), profile.models_dir.resolve()
+    path, root = profile.model_path, profile.models_dir.resolve()
+    spec = engine_spec(profile.engine)
+    if spec.model_folder_ok and path.is_dir():
+        outside = _link_leaving(path, root)
+        if outside is not None:
+            raise ProfileError(f"{where}: {outside} (in the model folder) links to {outside.resolve()}, outside "
+                               f"MODELS_DIR {root}; the container only sees MODELS_DIR (copy the files, or set "
+                               "MODELS_DIR to a folder that holds the link targets too)")
+        return
+    if not path.is_file():
+        if spec.model_folder_ok:
+            raise ProfileError(f"{where}: model not found: {path} (ENGINE={profile.engine} serves a model folder, "
+                               "e.g. a Hugging Face download, or a file under MODELS_DIR)")
+        raise ProfileError(f"{where}: model file not found: {path}")
+    resolved = path.resolve()
     if not resolved.is_relative_to(root):
         # only MODELS_DIR is mounted: the container cannot follow a link that leaves it
-        raise ProfileError(f"{where}: {profile.model_path} links to {resolved}, outside MODELS_DIR {root}; "
+        raise ProfileError(f"{where}: {path} links to {resolved}, outside MODELS_DIR {root}; "
                            "the container only sees MODELS_DIR (copy or hard-link the file, or change MODELS_DIR)")
+
+
+_MAX_FOLDER_ENTRIES = 100_000  # a model folder holds tens of files; stop looking in a mistaken huge tree
+
+
+def _link_leaving(folder: Path, root: Path) -> Path | None:
+    """The first entry of ``folder`` (the folder itself included) whose link target lies outside ``root``.
+
+    Hugging Face cache snapshots are folders of links into ../../blobs: fine while MODELS_DIR holds both."""
+    if not folder.resolve().is_relative_to(root):
+        return folder
+    seen = 0
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            entry = Path(parent) / name
+            if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+                return entry
+            seen += 1
+            if seen >= _MAX_FOLDER_ENTRIES:
+                return None
+    return None
 
 
 def key_line(profile: Profile, key: str) -> int:

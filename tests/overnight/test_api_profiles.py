@@ -127,8 +127,9 @@ def test_local_and_api_profiles_compare_on_the_same_agent_pack_in_one_report_tab
             for line in table.splitlines() if line.startswith("| bench-")}
     assert set(rows) == {"bench-local", "bench-claude"}
     for cells in rows.values():
-        assert cells[0] == "agent-20" and cells[1] == "20/20" and cells[4] != "n/a" and cells[6] != "n/a"
+        assert cells[0] == "api" and cells[1] == "agent-20" and cells[2] == "20/20"
+        assert cells[5] != "n/a" and cells[7] != "n/a"
     packs = json.loads((results / "cmp" / "bench-claude" / "packs.json").read_text())["packs"][0]["scenarios"]
     prompt, completion = (sum(s[k] for s in packs) for k in ("prompt_tokens", "completion_tokens"))
-    assert rows["bench-claude"][7] == f"${(prompt * 3 + completion * 15) / 1_000_000:.4f}"
-    assert rows["bench-local"][7] == "n/a"
+    assert rows["bench-claude"][8] == f"${(prompt * 3 + completion * 15) / 1_000_000:.4f}"
+    assert rows["bench-local"][8] == "n/a"

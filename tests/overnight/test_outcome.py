@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -140,10 +141,14 @@ def test_server_evidence_comes_from_the_saved_server_log(tmp_path, monkeypatch):
     class _Container:
         id = "c1"
 
+    class _Engine:  # the profile's rig, as far as this test needs it
+        container = SimpleNamespace(logs=lambda cid, tail: "loading\nerror: invalid magic\n\n")
+
+    deployment = SimpleNamespace(profile=SimpleNamespace(docker_context=None))
     monkeypatch.setattr(serving, "server_container", lambda deployment: _Container())
-    monkeypatch.setattr(allbench.docker.container, "logs", lambda cid, tail: "loading\nerror: invalid magic\n\n")
+    monkeypatch.setattr(allbench.rigs, "client_for", lambda profile: _Engine())
     path = tmp_path / "server.log"
-    assert allbench._save_server_log(object(), path) == "; server said: error: invalid magic"
+    assert allbench._save_server_log(deployment, path) == "; server said: error: invalid magic"
     assert path.read_text() == "loading\nerror: invalid magic\n\n"
     monkeypatch.setattr(serving, "server_container", lambda deployment: None)
-    assert allbench._save_server_log(object(), tmp_path / "none.log") == ""  # no container: no evidence
+    assert allbench._save_server_log(deployment, tmp_path / "none.log") == ""  # no container: no evidence

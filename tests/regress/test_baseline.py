@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Collection
 
 import pytest
 
@@ -16,7 +19,7 @@ from harness.regress.baseline import (
     load_baseline,
     write_baseline,
 )
-from tests.conftest import GOOD_PROFILE
+from tests.conftest import GOOD_PROFILE, REPO_ROOT
 
 from .test_compare import outcome_set
 
@@ -110,3 +113,66 @@ def test_cli_diff_saves_json(tmp_path, capsys):
     assert "fixed (1): p/y" in text and "regressed (1): p/x" in text and "+5.0" in text
     saved = json.loads(out_path.read_text())
     assert saved["fixed"] == [["p", "y"]] and saved["p_value"] == 1.0 and saved["pack_deltas"][0]["score_delta"] == 5.0
+
+
+def _harness(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *argv], capture_output=True, text=True, cwd=REPO_ROOT,
+                          timeout=120)
+
+
+def _scenarios(n: int, failing: Collection[int] = ()) -> dict[tuple[str, str], bool]:
+    """n scenarios over two packs; the ones numbered in `failing` fail, plus every fourth."""
+    return {("tool" if i % 2 else "json", f"s{i:03d}"): i % 4 != 0 and i not in failing for i in range(n)}
+
+
+def test_cli_diff_says_equivalent_worse_or_inconclusive(tmp_path):
+    a = _write(tmp_path / "q8.json", outcome_set("q8", _scenarios(80)))
+    same = _write(tmp_path / "q4.json", outcome_set("q4", _scenarios(80)))
+    done = _harness("diff", a, same, "--margin", "5")
+    assert done.returncode == 0, done.stderr
+    assert "verdict: equivalent within ±5\n" in done.stdout
+    assert "90% CI -3.3 to +3.3" in done.stdout  # ±2.70554/82.70554 over 80 identical scenarios
+
+    # B fails 12 of the 60 that A passed (20%): significantly worse.
+    broken = _scenarios(80, failing={1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15})
+    planted = _write(tmp_path / "q4-broken.json", outcome_set("q4-broken", broken))
+    done = _harness("diff", a, planted, "--margin", "5")
+    assert done.returncode == 0 and "regressed (12)" in done.stdout and "verdict: worse\n" in done.stdout
+
+    few_a = _write(tmp_path / "few-a.json", outcome_set("few-a", _scenarios(20)))
+    few_b = _write(tmp_path / "few-b.json", outcome_set("few-b", _scenarios(20)))
+    done = _harness("diff", few_a, few_b)  # default margin: 5 points
+    assert "verdict: inconclusive (need more scenarios): 20 shared scenarios" in done.stdout
+
+    for bad in ("0", "100", "-2", "five", "nan"):
+        done = _harness("diff", a, same, "--margin", bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        reason = ("expected a number" if bad == "five" else "must be finite" if bad == "nan"
+                  else "must be > 0 and < 100 percentage points")
+        assert done.stderr.strip().splitlines()[-1].endswith(f"argument --margin: {reason}, got {bad!r}")
+
+
+def test_cli_baseline_check_with_margin(tmp_path, write_conf, capsys):
+    conf = str(write_conf(GOOD_PROFILE))
+    results = tmp_path / "results"
+    runs = [outcome_set(f"r{i}", _scenarios(40)) for i in range(3)]
+    files = [_write(tmp_path / f"r{i}.json", run) for i, run in enumerate(runs)]
+    common = ["--config", conf, "--results-dir", str(results)]
+    assert main(["baseline", "capture", "bench-tiny", "--outcomes", *files, *common]) == 0
+    fresh = _write(tmp_path / "fresh.json", outcome_set("fresh", _scenarios(40)))
+    capsys.readouterr()
+
+    # 40 identical scenarios: ±6.3 points, short of ±5, enough for ±10.
+    assert main(["baseline", "check", "bench-tiny", "--outcomes", fresh, *common]) == 0
+    assert "verdict: inconclusive (need more scenarios): 40 shared scenarios" in capsys.readouterr().out
+    saved = tmp_path / "check.json"
+    assert main(["baseline", "check", "bench-tiny", "--outcomes", fresh, "--margin", "10", "--save-json", str(saved),
+                 *common]) == 0
+    assert "verdict: equivalent within ±10" in capsys.readouterr().out
+    stored = json.loads(saved.read_text())
+    assert stored["verdict"] == "equivalent within ±10" and stored["equivalence"]["margin_points"] == 10
+    assert stored["equivalence"]["ci_high_points"] == pytest.approx(100 * 2.70554 / 42.70554, abs=1e-3)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["baseline", "check", "bench-tiny", "--outcomes", fresh, "--margin", "0", *common])
+    assert exited.value.code == 2 and "must be > 0 and < 100" in capsys.readouterr().err

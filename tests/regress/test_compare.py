@@ -8,7 +8,7 @@ from math import comb
 import pytest
 
 from harness.errors import ComparisonError
-from harness.regress.compare import compare, regression_gate
+from harness.regress.compare import INCONCLUSIVE, compare, format_comparison, regression_gate
 from harness.regress.outcomes import OutcomeSet, load_outcome_set
 
 
@@ -124,3 +124,102 @@ def test_load_outcome_set_errors_name_file_and_field(tmp_path):
         load_outcome_set(path)
     with pytest.raises(ComparisonError, match="not found"):
         load_outcome_set(tmp_path / "missing.json")
+
+
+# --- equivalence within a margin and the verdict in words ----------------------------------
+
+
+def _pack(n: int, passing: int, pack: str = "pack") -> dict[tuple[str, str], bool]:
+    """n scenarios of one pack, the first `passing` of them passing."""
+    return {(pack, f"s{i:03d}"): i < passing for i in range(n)}
+
+
+def test_identical_runs_with_enough_scenarios_are_equivalent():
+    verdicts = _pack(60, 45)
+    c = compare(outcome_set("q8", verdicts), outcome_set("q4", verdicts))
+    e = c.equivalence
+    assert c.verdict == "equivalent within ±5" and e.equivalent and not c.significant
+    # No discordant pair over 60: ±z²/(n + z²) = ±2.70554/62.70554 = ±4.31 points, inside ±5.
+    assert (e.ci_low_points, e.ci_high_points) == (pytest.approx(-4.3147, abs=1e-3), pytest.approx(4.3147, abs=1e-3))
+    assert e.difference_points == 0.0 and e.confidence == pytest.approx(0.9) and e.min_shared == 52
+    assert "verdict: equivalent within ±5" in format_comparison(c)
+
+
+def test_identical_runs_with_few_scenarios_are_inconclusive():
+    verdicts = _pack(12, 12)
+    c = compare(outcome_set("q8", verdicts), outcome_set("q4", verdicts))
+    assert c.verdict == INCONCLUSIVE == "inconclusive (need more scenarios)"
+    assert not c.significant and not c.equivalence.equivalent  # "no significant difference" is not "as good"
+    text = format_comparison(c)
+    assert "verdict: inconclusive (need more scenarios): 12 shared scenarios" in text and "at least 52" in text
+    # A wider margin needs fewer scenarios: ±20 points takes 11 identical ones.
+    assert compare(outcome_set("q8", verdicts), outcome_set("q4", verdicts), margin_points=20).verdict \
+        == "equivalent within ±20"
+
+
+def test_planted_regression_is_worse():
+    # A passes 80 of 100; B fails 16 of those (20% of what A passed) and fixes none.
+    a = _pack(100, 80)
+    b = {k: passed and int(k[1][1:]) >= 16 for k, passed in a.items()}
+    c = compare(outcome_set("q8", a), outcome_set("q4", b))
+    assert len(c.regressed) == 16 and c.fixed == []
+    assert c.verdict == "worse" and c.significant_regression
+    assert c.equivalence.difference_points == pytest.approx(-16.0) and c.equivalence.ci_high_points < 0
+    assert not c.equivalence.equivalent
+    assert "verdict: worse" in format_comparison(c)
+
+
+def test_improvement_is_better():
+    a = _pack(100, 60)
+    b = {k: passed or int(k[1][1:]) < 75 for k, passed in a.items()}  # 15 fixed, none regressed
+    c = compare(outcome_set("q8", a), outcome_set("q4", b))
+    assert c.verdict == "better" and not c.significant_regression and c.equivalence.ci_low_points > 0
+
+
+def test_flips_both_ways_can_be_equivalent_or_inconclusive():
+    a = _pack(200, 150)
+    # 3 regressed and 3 fixed over 200: 90% CI about ±2.4 points, inside ±5.
+    b = {k: (passed and int(k[1][1:]) >= 3) or 150 <= int(k[1][1:]) < 153 for k, passed in a.items()}
+    c = compare(outcome_set("A", a), outcome_set("B", b))
+    assert (len(c.regressed), len(c.fixed)) == (3, 3) and c.verdict == "equivalent within ±5"
+    # 5 and 5 over 100: 90% CI about ±5.7 points, reaching past ±5 although 100 >= 52 scenarios.
+    a = _pack(100, 50)
+    b = {k: (passed and int(k[1][1:]) >= 5) or 50 <= int(k[1][1:]) < 55 for k, passed in a.items()}
+    c = compare(outcome_set("A", a), outcome_set("B", b))
+    assert c.verdict == INCONCLUSIVE and c.equivalence.ci_high_points > 5
+    assert "the 90% CI reaches beyond ±5 points" in format_comparison(c)
+
+
+def test_a_small_significant_difference_is_worse_and_said_to_be_within_the_margin():
+    a = _pack(2000, 1000)
+    b = {k: passed and int(k[1][1:]) >= 20 for k, passed in a.items()}  # 20 of 2000: 1 point
+    c = compare(outcome_set("A", a), outcome_set("B", b))
+    assert c.verdict == "worse" and c.equivalence.equivalent
+    assert "verdict: worse (significant, yet within ±5 points)" in format_comparison(c)
+
+
+def test_per_pack_verdicts():
+    a = {**_pack(100, 80, "big"), **_pack(12, 12, "small")}
+    b = {k: passed and not (k[0] == "big" and int(k[1][1:]) < 16) for k, passed in a.items()}
+    c = compare(outcome_set("A", a), outcome_set("B", b))
+    by_pack = {d.pack_id: d for d in c.pack_deltas}
+    assert (by_pack["big"].regressed, by_pack["big"].fixed, by_pack["big"].verdict) == (16, 0, "worse")
+    assert by_pack["small"].verdict == INCONCLUSIVE and by_pack["small"].equivalence.min_shared == 52
+    table = format_comparison(c).splitlines()
+    assert any(line.startswith("small") and line.rstrip().endswith(INCONCLUSIVE) for line in table)
+
+
+def test_verdict_and_interval_are_in_the_json():
+    verdicts = _pack(60, 30)
+    comparison = compare(outcome_set("A", verdicts), outcome_set("B", verdicts), margin_points=5)
+    saved = json.loads(comparison.model_dump_json())
+    assert saved["verdict"] == "equivalent within ±5"
+    assert saved["equivalence"]["margin_points"] == 5 and saved["equivalence"]["equivalent"] is True
+    assert {"ci_low_points", "ci_high_points", "p_value", "difference_points"} <= saved["equivalence"].keys()
+    assert saved["pack_deltas"][0]["verdict"] == "equivalent within ±5"
+
+
+@pytest.mark.parametrize("margin", [0, -1, 100, 150])
+def test_compare_refuses_a_margin_outside_0_100(margin):
+    with pytest.raises(ValueError, match="margin"):
+        compare(outcome_set("A", _pack(3, 1)), outcome_set("B", _pack(3, 1)), margin_points=margin)

@@ -29,10 +29,10 @@ def test_markdown_summary_and_sections_carry_the_result_numbers(run_dir):
     markdown = render_markdown(build_report(run_dir, REFERENCES))
     row = next(line for line in markdown.splitlines() if line.startswith(f"| {PROFILE} "))
     cells = _cells(row)
-    assert cells[:2] == [PROFILE, "completed"]
-    assert cells[2].startswith(numbers["humaneval_base"] + " [")
-    assert cells[3].startswith(numbers["humaneval_plus"] + " [")
-    assert cells[4:] == [numbers["packs"], numbers["decode"], numbers["ttft"]]
+    assert cells[:3] == [PROFILE, "local", "completed"]
+    assert cells[3].startswith(numbers["humaneval_base"] + " [")
+    assert cells[4].startswith(numbers["humaneval_plus"] + " [")
+    assert cells[5:] == [numbers["packs"], numbers["decode"], numbers["ttft"]]
     section = _section(markdown, PROFILE)
     eval_row = _cells(next(line for line in section.splitlines() if line.startswith("| HumanEval+ ")))
     evalplus = read_json(run_dir / PROFILE / "evalplus" / "humaneval" / "humaneval.result.json")
@@ -160,8 +160,8 @@ def test_judged_scores_are_marked_with_the_judge_and_its_calibration(run_dir):
     cells = _cells(row)
     scenarios = pack["scenarios"]
     tokens = sum(s["prompt_tokens"] + s["completion_tokens"] for s in scenarios) / len(scenarios)
-    assert cells[:3] == [PROFILE, pack["pack_id"], f"{pack['passed']}/{pack['total']}"]
-    assert cells[7] == f"{tokens:.0f}" and cells[8] == "n/a"
+    assert cells[:4] == [PROFILE, "local", pack["pack_id"], f"{pack['passed']}/{pack['total']}"]
+    assert cells[8] == f"{tokens:.0f}" and cells[9] == "n/a"
     assert 'id="agentic"' in page
 
 

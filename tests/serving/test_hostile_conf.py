@@ -60,8 +60,8 @@ def test_two_profiles_that_share_a_compose_project_are_refused(write_conf):
 
 
 def test_a_compose_file_that_is_not_there_is_named_before_up(write_conf):
-    conf = write_conf(GOOD_PROFILE + "COMPOSE=vllm.yml\n")
-    with pytest.raises(ProfileError, match=rf"{conf}:10: \[bench-tiny\] COMPOSE: no compose file vllm.yml"):
+    conf = write_conf(GOOD_PROFILE + "COMPOSE=tgi.yml\n")
+    with pytest.raises(ProfileError, match=rf"{conf}:10: \[bench-tiny\] COMPOSE: no compose file tgi.yml"):
         deployment_for(get_profile(conf, "bench-tiny"), COMPOSE_DIR)
 
 

@@ -116,6 +116,16 @@ def _with_descendants(roots: Iterable[int]) -> set[int]:
     return found
 
 
+def _sigkill(pids: Iterable[int]) -> None:
+    """SIGKILL each, then give the kernel a moment to reap them; gone already is fine."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.05)
+
+
 def _mounts_under(path: Path) -> list[str]:
     """Mount points at or below path, deepest first."""
     prefix = str(path).rstrip("/")
@@ -341,12 +351,7 @@ class SecondEngine:
             left = {pid for pid in left if _alive(pid)} | self.processes()
             if not left:
                 return
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+            _sigkill(left)
         raise SecondEngineError(f"second engine {self.name}: processes {sorted(left)} survived SIGKILL")
 
     def restart(self) -> float:
@@ -457,12 +462,7 @@ def _remove_instance(instance_dir: Path) -> None:
             break
         if time.monotonic() > deadline:
             raise SecondEngineError(f"{instance_dir}: processes {sorted(left)} survived SIGKILL")
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.05)
+        _sigkill(left)
     _remove_context(state["context"], instance_dir)
     for point in _mounts_under(instance_dir):
         _run(["umount", "-l", point])

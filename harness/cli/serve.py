@@ -17,6 +17,7 @@ from harness.files import check_output_location, write_text_atomic
 from harness.paths import CACHE_DIR, COMPOSE_DIR, REPO_ROOT
 from harness.serving import compose as serving
 from harness.serving import images, rigs
+from harness.serving.engines import engine_spec
 from harness.serving.envfile import write_env
 from harness.serving.profiles import ENDPOINT_OVERRIDES_ENV, get_profile, load_profiles
 
@@ -34,7 +35,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                          redact_url(profile.base_url), "", "", profile.parallel, ""])
             continue
         exists = f"on rig {profile.rig}" if profile.docker_context else \
-            "yes" if profile.model_path.is_file() else "MISSING"
+            "yes" if profile.model_path.is_file() or (engine_spec(profile.engine).model_folder_ok
+                                                      and profile.model_path.is_dir()) else "MISSING"
         rows.append([profile.id, kind, profile.provider, profile.model, exists,
                      profile.image, profile.port, profile.parallel, profile.gpus, profile.rig])
     print(tabulate(rows, headers=["profile", "kind", "provider", "model", "model file / endpoint", "image", "port",

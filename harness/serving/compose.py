@@ -19,7 +19,7 @@ from harness.serving.engines import health_url
 from harness.serving.envfile import project_name, write_env
 from harness.serving.health import ContainerState, wait_until_healthy
 from harness.serving.profiles import Profile, key_line
-from harness.serving.rigs import client_for, context_host, is_remote, needs_tunnel, open_tunnel
+from harness.serving.rigs import client_for, context_host, is_remote, needs_tunnel, open_tunnel, rig_problem
 
 GPU_OVERLAY_SUFFIX = ".gpu.yml"
 OUR_IMAGE_PREFIX = "benchwright/"  # images `make images` builds; everything else is pulled
@@ -107,9 +107,17 @@ def _port_holder(engine: DockerClient, port: int) -> str:
     return "another process"
 
 
+def _check_rig(profile: Profile) -> None:
+    """A missing context or a dead rig in one line, before any compose call prints docker's own."""
+    problem = rig_problem(profile.docker_context) if profile.docker_context else None
+    if problem:
+        raise ServingError(f"[{profile.id}] {problem} (DOCKER_CONTEXT in {profile.source})")
+
+
 def up(deployment: Deployment) -> float:
     """Start the profile's server detached and wait until healthy; returns seconds to healthy."""
     profile = deployment.profile
+    _check_rig(profile)
     existing = server_container(deployment)
     if existing is not None and existing.state.running:
         _log(f"[{profile.id}] already running as {existing.name}; waiting for health")
@@ -139,6 +147,7 @@ def up(deployment: Deployment) -> float:
 
 def wait(deployment: Deployment) -> float:
     """Wait for an already started server; fails fast if its container dies."""
+    _check_rig(deployment.profile)
     container = server_container(deployment)
     if container is None:
         raise ServingError(f"[{deployment.profile.id}] is not up (no container); run `make up PROFILE=...` first")
@@ -171,6 +180,7 @@ def wait(deployment: Deployment) -> float:
 
 def down(deployment: Deployment) -> None:
     """Stop and remove the profile's containers and network (idempotent)."""
+    _check_rig(deployment.profile)
     if not deployment.env_path.is_file():  # compose needs the env file to parse the project
         write_env(deployment.profile, deployment.env_path)
     try:

@@ -141,6 +141,22 @@ def test_an_unreachable_rig_is_told_in_seconds(dead_contexts, tmp_path):
     assert missing is not None and "bw-no-such-context" in missing
 
 
+@pytest.mark.parametrize("verb", ["up", "wait", "down"])
+def test_serving_verbs_on_a_missing_or_dead_rig_say_so_in_one_line(dead_contexts, write_conf, verb):
+    conf = write_conf(RIG_PROFILE.format(models="/srv/models", context="bw-no-such-context"))
+    done = subprocess.run([sys.executable, "-m", "harness", verb, "bench-far", "--config", str(conf)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (f"error: [bench-far] rig bw-no-such-context: no Docker context named "
+                                   f"bw-no-such-context (create it: docker context create bw-no-such-context "
+                                   f"--docker host=ssh://USER@HOST) (DOCKER_CONTEXT in {conf})")
+    conf.write_text(RIG_PROFILE.format(models="/srv/models", context=dead_contexts[0]))
+    done = subprocess.run([sys.executable, "-m", "harness", verb, "bench-far", "--config", str(conf)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"error: [bench-far] rig {dead_contexts[0]}: ") and "nobody.sock" in done.stderr
+
+
 @pytest.mark.docker
 def test_the_local_rig_fingerprint():
     record = rigs.fingerprint(None)

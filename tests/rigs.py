@@ -116,6 +116,24 @@ def _with_descendants(roots: Iterable[int]) -> set[int]:
     return found
 
 
+def _bridge_addresses(name: str) -> list[str] | None:
+    """The IPv4 addresses (CIDR) of a network interface; None when there is no such interface."""
+    done = _run(["ip", "-j", "addr", "show", "dev", name])
+    if done.returncode != 0:
+        return None
+    links = json.loads(done.stdout or "[]")
+    return [f"{a['local']}/{a['prefixlen']}" for link in links for a in link.get("addr_info", [])
+            if a.get("family") == "inet"]
+
+
+def _recreate_bridge(name: str, addresses: list[str]) -> None:
+    """Put back a bridge another dockerd deleted, with its addresses, up (the first engine finds it by name)."""
+    _run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    for address in addresses:
+        _run(["ip", "addr", "add", address, "dev", name], check=True)
+    _run(["ip", "link", "set", name, "up"], check=True)
+
+
 def _sigkill(pids: Iterable[int]) -> None:
     """SIGKILL each, then give the kernel a moment to reap them; gone already is fine."""
     for pid in pids:
@@ -360,7 +378,14 @@ class SecondEngine:
             raise SecondEngineError(f"second engine {self.name} was never started")
         if self.pid is not None:
             self.kill()
-        return self._launch()
+        # dockerd 20.10 started again on a data root deletes the stale default "bridge" network in its store,
+        # and with --bridge naming our own bridge that deletion removes this machine's docker0 (the first
+        # engine then cannot start a container). A real rig has its own docker0; here we put ours back.
+        docker0 = _bridge_addresses("docker0")
+        seconds = self._launch()
+        if docker0 is not None and _bridge_addresses("docker0") is None:
+            _recreate_bridge("docker0", docker0)
+        return seconds
 
     def stop(self) -> None:
         """Stop the engine and remove everything it made: processes, context, mounts, folders, bridge,

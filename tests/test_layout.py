@@ -8,7 +8,7 @@ from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parents[1] / "harness"
 # Bottom to top. The root modules (errors, paths, files, stats, the package itself) are the floor.
-WINGS = ("serving", "endpoint", "packs", "evalplus", "regress", "overnight", "report", "cli")
+WINGS = ("serving", "endpoint", "evalplus", "packs", "regress", "overnight", "report", "cli")
 
 
 def _module_name(path: Path) -> str:

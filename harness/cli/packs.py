@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,28 +17,40 @@ from harness.cli.common import add_endpoint_args, client_for, number, resolve_ta
 from harness.endpoint.client import RetryPolicy
 from harness.endpoint.target import looks_like_url, open_client, target_from_profile, target_from_url
 from harness.errors import Interrupted, PackError
+from harness.evalplus import sandbox as evalplus_sandbox
 from harness.files import check_output_location, write_text_atomic
-from harness.packs import loader, rubric
+from harness.packs import loader, reasoning, rubric, thinking
 from harness.packs import summary as report
 from harness.packs.rescore import rescore
 from harness.packs.runner import RunOptions, read_result, run_packs, stderr_progress, write_result
-from harness.packs.schema import Sampling, SamplingSource
-from harness.paths import PACKS_DIR
+from harness.packs.schema import RunResult, Sampling, SamplingSource
+from harness.paths import CACHE_DIR, PACKS_DIR, default_data_dir
 from harness.serving.profiles import get_profile
 
 _SAMPLER_FLAGS = ("temperature", "top_p", "top_k", "min_p", "seed")
 
 
-def _selection(args: argparse.Namespace) -> tuple[list, str]:
+def _selection(args: argparse.Namespace) -> tuple[list, str, reasoning.Materialized]:
+    """The packs to run, the mode's name, and the dataset packs (built from files, or unavailable)."""
     if args.pack_file:
-        return [loader.load_pack(path) for path in args.pack_file], "pack-file"
+        loaded = [loader.load_pack(path) for path in args.pack_file]
+        for line in (w for p in loaded for w in p.warnings):  # BenchLocal files: unknown fields, renamed ids
+            print(f"warning: {line}", file=sys.stderr)
+        return loaded, "pack-file", reasoning.Materialized()
     packs = loader.discover_packs(args.packs_dir)
+    datasets = reasoning.discover_dataset_packs(args.packs_dir)
+
+    def built(specs: list[reasoning.DatasetPack]) -> reasoning.Materialized:
+        return reasoning.materialize(specs, env=os.environ, data_dir=default_data_dir(), cache_dir=CACHE_DIR)
+
     if args.scenario:
-        return loader.select(packs, scenario_refs=args.scenario), "scenario"
+        return loader.select(packs, scenario_refs=args.scenario), "scenario", reasoning.Materialized()
     if args.pack:
-        return loader.select(packs, pack_ids=args.pack), "pack"
-    mode = "quick" if args.quick else "full" if args.full else "medium"
-    return loader.select(packs, mode=mode), mode
+        from_data = [datasets[p] for p in args.pack if p in datasets and p not in packs]
+        plain = [p for p in args.pack if p not in datasets or p in packs]
+        return (loader.select(packs, pack_ids=plain) if plain else []), "pack", built(from_data)
+    mode = "quick" if args.quick else "full" if args.full else reasoning.MODE if args.reasoning else "medium"
+    return loader.select(packs, mode=mode), mode, built([d for d in datasets.values() if mode in d.pack.modes])
 
 
 def _sandbox_filter(packs: list, args: argparse.Namespace) -> list:
@@ -71,10 +84,15 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
     target, profile = resolve_target(args, args.profile or args.base_url, args.config)
     # A compose server's slots are the default (read from /props); an API endpoint has none to read.
     in_flight = None if profile is None else profile.requests_in_flight if profile.is_api else profile.bench_parallel
-    packs, mode = _selection(args)
-    packs = _sandbox_filter(packs, args)
-    if not packs:
+    packs, mode, from_data = _selection(args)
+    packs = _sandbox_filter(packs + from_data.packs, args)
+    if not packs and not from_data.unavailable:
         raise PackError(f"no packs selected from {args.packs_dir}")
+    if not packs:
+        raise PackError("; ".join(f"{u.pack_id}: dataset-unavailable ({u.reason}); {u.how_to_enable}"
+                                  for u in from_data.unavailable))
+    if "evalplus" in from_data.judges:
+        evalplus_sandbox.require_image(evalplus_sandbox.SANDBOX_IMAGE)  # before any request: one line
     explicit = {name: getattr(args, name) for name in _SAMPLER_FLAGS if getattr(args, name) is not None}
     if args.sampling_from_server and explicit:
         raise PackError("--sampling-from-server and explicit sampler flags exclude each other")
@@ -90,22 +108,34 @@ def cmd_packs_run(args: argparse.Namespace) -> int:
                          thinking_budget_tokens=args.thinking_budget, max_tokens_cap=args.max_tokens,
                          timeout_override_s=args.timeout_s, concurrency=args.parallel or in_flight,
                          retries=args.retries, progress=None if args.no_progress else stderr_progress,
-                         api_key_env=target.api_key_env)
+                         api_key_env=target.api_key_env, limit_per_pack=args.limit)
     retry = RetryPolicy(max_retries=args.retries)
     journal = save.with_name(save.name + ".journal.jsonl")
     try:
         with client_for(target, retry=retry, max_connections=max(8, args.parallel or in_flight or 1)) as client, \
                 open_judge(args.judge, args.config) as judge:
             result = run_packs(packs, options, journal_path=journal, resume=args.resume, client=client,
-                               rubric_judge=judge)
+                               rubric_judge=judge, sandbox_judges=from_data.judges,
+                               unavailable=from_data.unavailable)
     except KeyboardInterrupt:
         kept = max(0, len(journal.read_text(encoding="utf-8").splitlines()) - 1) if journal.is_file() else 0
         raise Interrupted(f"interrupted: {kept} finished scenario(s) are kept in {journal}; run the same command "
                           "with --resume to finish the rest") from None
     write_result(result, save)
     print(report.summary(result))
+    extra = reasoning_lines(result)
+    if extra:
+        print("\n" + extra)
     print(f"\nResult: {save}")
+    if args.strict_thinking and result.thinking_validity in ("silent", "contaminated"):
+        raise PackError(f"--strict-thinking: thinking was {result.thinking_validity} in this run "
+                        f"({save}); see the Thinking lines above")
     return 0
+
+
+def reasoning_lines(result: RunResult) -> str:
+    """Thinking health, template consistency and dataset-unavailable packs (empty when none apply)."""
+    return "\n".join(thinking.reasoning_notes(result))
 
 
 def cmd_judge_calibrate(args: argparse.Namespace) -> int:
@@ -141,6 +171,8 @@ def cmd_packs_list(args: argparse.Namespace) -> int:
 
     rows = [[p.meta.id, p.meta.version, len(p.scenarios), ",".join(sorted({s.verifier.type for s in p.scenarios})),
              ",".join(p.meta.modes), p.meta.title] for p in loader.discover_packs(args.packs_dir).values()]
+    rows += [[d.pack.id, d.pack.version, f"from {d.dataset.env}", d.dataset.kind, ",".join(d.pack.modes),
+              d.pack.title] for d in reasoning.discover_dataset_packs(args.packs_dir).values()]
     print(tabulate(rows, headers=["pack", "version", "scenarios", "verifiers", "modes", "title"]))
     return 0
 
@@ -200,6 +232,9 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     pick.add_argument("--full", action="store_true",
                       help="every pack: the five deterministic ones plus the agent packs (bugfind-15, cli-40, "
                            "agent-20, repo-12)")
+    pick.add_argument("--reasoning", action="store_true",
+                      help="the reasoning suite, thinking on: gsm-30, humaneval-plus-30 (EvalPlus sandbox), and "
+                           "livecodebench / gpqa when LIVECODEBENCH_PATH / GPQA_PATH name their files")
     pick.add_argument("--pack", action="append", metavar="ID", help="one pack by id (repeatable)")
     pick.add_argument("--scenario", action="append", metavar="PACK/ID", help="one scenario (repeatable)")
     pick.add_argument("--pack-file", action="append", type=Path, metavar="PATH",
@@ -215,8 +250,12 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     think = run.add_mutually_exclusive_group()
     think.add_argument("--thinking", "--enable-thinking", dest="thinking", action="store_true", default=None)
     think.add_argument("--no-thinking", dest="thinking", action="store_false")
-    run.add_argument("--thinking-budget", type=number(int, low=0, high=1_000_000), metavar="TOKENS",
-                     help="extra max_tokens granted when thinking is on")
+    run.add_argument("--thinking-max-tokens", "--thinking-budget", dest="thinking_budget",
+                     type=number(int, low=0, high=1_000_000), metavar="TOKENS",
+                     help="thinking budget: tokens added to max_tokens when thinking is on (default: the pack's "
+                          "thinking_max_tokens)")
+    run.add_argument("--strict-thinking", action="store_true",
+                     help="exit non-zero when thinking was silent or contaminated (after saving the result)")
     run.add_argument("--sampling-from-server", action="store_true", help="send no sampler fields (NON-CANONICAL)")
     run.add_argument("--temperature", type=number(float, low=0, high=10))
     run.add_argument("--top-p", type=number(float, low=0, high=1))
@@ -224,6 +263,7 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     run.add_argument("--min-p", type=number(float, low=0, high=1))
     run.add_argument("--seed", type=int)
     run.add_argument("--max-tokens", type=number(int, low=1, high=1_000_000), help="cap every scenario's max_tokens")
+    run.add_argument("--limit", type=number(int, low=1), metavar="N", help="only the first N scenarios of each pack")
     run.add_argument("--timeout-s", "--timeout-per-case", dest="timeout_s", type=number(float, above=0, high=86400),
                      metavar="S",
                      help="fixed seconds per scenario (default: scaled from the pack's budget and measured speed)")

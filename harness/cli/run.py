@@ -146,7 +146,8 @@ def _add_bench_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--run-id", help="results/<run-id>; an existing run id resumes that run")
     sub.add_argument("--results-dir", type=Path, default=Path("results"))
     sub.add_argument("--packs", default="medium",
-                     help="quick, medium (default), full (adds the sandboxed packs), none, or comma-separated "
+                     help="quick, medium (default), full (adds the sandboxed packs), reasoning (gsm-30, "
+                          "humaneval-plus-30, livecodebench, gpqa; thinking on), none, or comma-separated "
                           "pack ids / PACK/SCENARIO ids")
     sub.add_argument("--datasets", default="humaneval", help="comma-separated: humaneval,mbpp ('' for none)")
     sub.add_argument("--evalplus-limit", type=number(int, low=1), help="only the first N tasks of each dataset")

@@ -2,8 +2,9 @@
 
 Our format: ``packs/<id>/pack.json`` (PackMeta) + ``packs/<id>/scenarios.jsonl`` (one Scenario
 per line). BenchLocal format: one ``.jsonl`` file whose first line is a ``{"__meta__": true,
-"pack_id": ...}`` object and whose other lines are scenarios; fields we do not know are kept
-in ``Scenario.extras``. Any problem is one PackError naming file, line and field.
+"pack_id": ...}`` object and whose other lines are scenarios, imported unmodified by
+``harness.packs.benchlocal`` (fields we do not act on are kept and listed, never refused).
+Any wrong value is one PackError naming file, line and field.
 """
 
 from __future__ import annotations
@@ -16,17 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from harness.errors import PackError, describe_validation_error
 from harness.files import parse_json, read_text
+from harness.packs import benchlocal
 from harness.packs.schema import Pack, PackMeta, Scenario
 from harness.packs.verifiers import VERIFIERS
 from harness.packs.world import WorldSpec
 
 PACK_META_FILE = "pack.json"
 SCENARIOS_FILE = "scenarios.jsonl"
-_BENCHLOCAL_META_KEYS = {"pack_id": "id", "version": "version", "title": "title", "name": "title",
-                         "license": "license", "description": "description",
-                         "sampling_defaults": "sampling_defaults", "default_thinking": "default_thinking",
-                         "default_max_seconds": "default_max_seconds",
-                         "timeout_reference_tps": "timeout_reference_tps", "verifier_module": "verifier_module"}
 _SCENARIO_KEYS = set(Scenario.model_fields) - {"extras"}
 
 
@@ -69,14 +66,11 @@ def _read_json_lines(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def _scenarios(path: Path, rows: list[tuple[int, dict]], *, keep_extras: bool) -> list[Scenario]:
+def _scenarios(path: Path, rows: list[tuple[int, dict]]) -> list[Scenario]:
     scenarios: list[Scenario] = []
     seen: dict[str, int] = {}
     for number, row in rows:
         place = f"{path}:{number}"
-        if keep_extras:
-            extras = {k: v for k, v in row.items() if k not in _SCENARIO_KEYS}
-            row = {k: v for k, v in row.items() if k in _SCENARIO_KEYS} | {"extras": extras}
         scenario = _validate(Scenario, row, place)
         if scenario.id in seen:
             raise PackError(f"{place}: field id: duplicate scenario id {scenario.id!r} "
@@ -142,22 +136,18 @@ def load_pack_dir(directory: Path) -> Pack:
     if meta.id != directory.name:
         raise PackError(f"{meta_path}: field id: {meta.id!r} must match the folder name {directory.name!r}")
     scenarios_path = directory / SCENARIOS_FILE
-    scenarios = _scenarios(scenarios_path, _read_json_lines(scenarios_path), keep_extras=False)
+    scenarios = _scenarios(scenarios_path, _read_json_lines(scenarios_path))
     _check_sandbox(directory, meta, scenarios, scenarios_path)
     return Pack(meta=meta, scenarios=scenarios, source=str(directory))
 
 
 def load_benchlocal(path: Path) -> Pack:
-    """A BenchLocal-format JSONL pack (``__meta__`` line first)."""
-    rows = _read_json_lines(path)
-    if not rows or rows[0][1].get("__meta__") is not True:
-        raise PackError(f"{path}:1: field __meta__: first line must be a "
-                        '{"__meta__": true, "pack_id": ...} object')
-    number, raw_meta = rows[0]
-    meta_data = {ours: raw_meta[theirs] for theirs, ours in _BENCHLOCAL_META_KEYS.items() if theirs in raw_meta}
-    meta_data["format"] = "benchlocal"
-    meta = _validate(PackMeta, meta_data, f"{path}:{number}")
-    return Pack(meta=meta, scenarios=_scenarios(path, rows[1:], keep_extras=True), source=str(path))
+    """A BenchLocal-format JSONL pack (``__meta__`` line first), upstream files unmodified;
+    see ``harness.packs.benchlocal`` for what is honoured, kept, and warned about."""
+    pack = benchlocal.import_pack(path, _read_json_lines(path), _SCENARIO_KEYS)
+    for scenario in pack.scenarios:
+        _check_verifier(scenario, f"{path}: scenario {scenario.id}")
+    return pack
 
 
 def load_pack(path: Path) -> Pack:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from harness import __version__
+from harness.packs.codejudge import DEFERRED_VERIFIERS
 from harness.packs.runner import aggregate
 from harness.packs.schema import RunResult, ScenarioResult, status_for
 from harness.packs.verifiers import judge
@@ -21,7 +22,7 @@ def rescore(result: RunResult) -> tuple[RunResult, list[tuple[ScenarioResult, Sc
     for pack in result.packs:
         scenarios = []
         for old in pack.scenarios:
-            if old.reply is None:
+            if old.reply is None or old.scenario.verifier.type in DEFERRED_VERIFIERS:  # sandbox-judged: kept
                 scenarios.append(old)
                 continue
             verdict = judge(old.scenario, old.reply)

@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,10 +31,12 @@ from harness.endpoint.client import EndpointClient, RetryPolicy, ServerInfo
 from harness.endpoint.replies import ChatReply
 from harness.errors import EndpointError, PackError, SandboxError, describe_validation_error
 from harness.files import complete_lines, write_text_atomic
-from harness.packs import agent, rubric, world
+from harness.packs import agent, benchlocal, rubric, thinking, world
+from harness.packs.codejudge import AWAITING_SANDBOX, DEFERRED_VERIFIERS, SandboxJudge
 from harness.packs.sandbox import AgentSandbox, require_agent_image
 from harness.packs.schema import (
     INFRA_FAILURES,
+    NOT_SCORED,
     AgentHealth,
     Exchange,
     FailureMode,
@@ -51,6 +53,7 @@ from harness.packs.schema import (
     ThinkingState,
     TimeoutPolicy,
     ToolCallRecord,
+    UnavailablePack,
     Verdict,
     status_for,
 )
@@ -82,6 +85,7 @@ class RunOptions:
     retry_backoff_s: float = 1.0
     api_key_env: str | None = None  # the variable's name, for messages; the key itself stays in the client
     max_infra_failures_in_a_row: int = 5  # then the endpoint is gone: stop instead of failing every scenario
+    limit_per_pack: int | None = None  # only the first N scenarios of each pack (a short tour)
     progress: Callable[[str], None] | None = None
 
 
@@ -115,13 +119,18 @@ def thinking_for(pack: Pack, options: RunOptions) -> bool:
     return pack.meta.default_thinking if options.thinking is None else options.thinking
 
 
+def thinking_budget_for(pack: Pack, options: RunOptions) -> int:
+    """Tokens added to max_tokens for thinking: --thinking-max-tokens, else the pack's own budget."""
+    if not thinking_for(pack, options):
+        return 0
+    return options.thinking_budget_tokens or pack.meta.thinking_max_tokens or 0
+
+
 def build_payload(info: ServerInfo, pack: Pack, scenario: Scenario, messages: list[dict],
                   options: RunOptions) -> dict[str, Any]:
     """The exact request body for one turn."""
-    max_tokens = max_tokens_for(pack, scenario, options)
+    max_tokens = max_tokens_for(pack, scenario, options) + thinking_budget_for(pack, options)  # room to think
     thinking = thinking_for(pack, options)
-    if thinking and options.thinking_budget_tokens:
-        max_tokens += options.thinking_budget_tokens  # room to think without starving the answer
     payload: dict[str, Any] = {"model": info.model, "messages": messages, "max_tokens": max_tokens,
                                **sampling_for(options).model_dump(exclude_none=True)}
     if scenario.tools:
@@ -132,7 +141,7 @@ def build_payload(info: ServerInfo, pack: Pack, scenario: Scenario, messages: li
         payload["chat_template_kwargs"] = {"enable_thinking": True}  # the Anthropic edge sends a thinking block
     elif info.thinking_control == "reasoning_effort":
         payload["reasoning_effort"] = "medium" if thinking else "low"
-    return payload
+    return benchlocal.request_body(payload, pack, scenario, thinking=thinking, sampling_source=options.sampling_source)
 
 
 def mock_result(scenario: Scenario, name: str, arguments: Any) -> Any:
@@ -147,6 +156,8 @@ def mock_result(scenario: Scenario, name: str, arguments: Any) -> Any:
 def _verdict(scenario: Scenario, reply: Reply, rubric_judge: rubric.Judge | None) -> tuple[Verdict, float]:
     """The verdict, asking the rubric judge first where the scenario has a rubric; also the
     seconds the judge took (they are not the model's latency)."""
+    if scenario.verifier.type in DEFERRED_VERIFIERS:  # judged per pack in a sandbox once every reply is in
+        return Verdict(score=0, failure_mode="verifier_fail", detail=AWAITING_SANDBOX), 0.0
     started = time.monotonic()
     if scenario.verifier.type == "rubric" and rubric_judge is not None:
         reply.judgement = rubric.judge_reply(rubric_judge, scenario, reply)
@@ -157,6 +168,10 @@ def _verdict(scenario: Scenario, reply: Reply, rubric_judge: rubric.Judge | None
 def run_scenario(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario,
                  options: RunOptions, budget_s: float, rubric_judge: rubric.Judge | None = None) -> ScenarioResult:
     """Run one scenario (all its turns) and judge it."""
+    if benchlocal.is_stub(scenario):  # nothing here can judge it: not sent, not scored
+        return _result(pack, scenario, score=0, failure_mode=NOT_SCORED, detail=benchlocal.stub_detail(
+            pack.meta.id, scenario), reply=None, exchanges=[], started=time.monotonic(), budget_s=budget_s,
+            tokens=(0, 0), retries=0)
     if pack.meta.sandbox is not None or pack.meta.world is not None:
         return run_agentic(client, info, pack, scenario, options, budget_s, rubric_judge)
     started = time.monotonic()
@@ -338,16 +353,18 @@ def percentile(values: list[float], fraction: float) -> float | None:
 
 
 def aggregate(pack_id: str, version: str, source: str, fmt: str, results: list[ScenarioResult]) -> PackResult:
-    """A pack's totals from its scenario results (used by runs and by rescore)."""
-    answered = [r.latency_ms for r in results if r.failure_mode not in INFRA_FAILURES]
+    """A pack's totals from its scenario results (used by runs and by rescore); scenarios nothing
+    could judge (BenchLocal ``_stub``) are listed but stay out of the totals."""
+    answered = [r.latency_ms for r in results if r.failure_mode not in INFRA_FAILURES | {NOT_SCORED}]
+    scored = [r for r in results if r.failure_mode != NOT_SCORED]
     return PackResult(
         pack_id=pack_id, version=version, source=source, format=fmt,
-        passed=sum(r.status == "pass" for r in results), partial=sum(r.status == "partial" for r in results),
-        total=len(results), mean_score=round(sum(r.score for r in results) / len(results), 2) if results else 0.0,
+        passed=sum(r.status == "pass" for r in scored), partial=sum(r.status == "partial" for r in scored),
+        total=len(scored), mean_score=round(sum(r.score for r in scored) / len(scored), 2) if scored else 0.0,
         p50_latency_ms=percentile(answered, 0.50), p95_latency_ms=percentile(answered, 0.95),
         infra_failures=sum(r.failure_mode in INFRA_FAILURES for r in results),
         failure_counts=dict(Counter(r.failure_mode for r in results)), agent_health=agent_health(results),
-        scenarios=results)
+        thinking=thinking.health(results), consistency=thinking.consistency(results), scenarios=results)
 
 
 def _expected_status(scenario: Scenario) -> str | None:
@@ -385,6 +402,7 @@ def _identity(options: RunOptions, info: ServerInfo, packs: list[Pack],
     return {"model": info.model, "mode": options.mode, **judged,
             "sampling_source": options.sampling_source, "sampling": sampling_for(options).model_dump(),
             "thinking": options.thinking, "max_tokens_cap": options.max_tokens_cap,
+            **({"thinking_budget_tokens": options.thinking_budget_tokens} if options.thinking_budget_tokens else {}),
             "selection": sorted(f"{p.meta.id}/{s.id}" for p in packs for s in p.scenarios)}
 
 
@@ -492,17 +510,48 @@ def without_rubrics(packs: list[Pack]) -> tuple[list[Pack], list[str]]:
     return kept, notes
 
 
+def _run_one(client: EndpointClient, info: ServerInfo, pack: Pack, scenario: Scenario, options: RunOptions,
+             budget_s: float, rubric_judge: rubric.Judge | None) -> ScenarioResult:
+    result = run_scenario(client, info, pack, scenario, options, budget_s, rubric_judge)
+    return result.model_copy(update={"thinking_requested": thinking_for(pack, options)})
+
+
+def judge_deferred(pack: Pack, results: list[ScenarioResult],
+                   sandbox_judges: Mapping[str, SandboxJudge]) -> list[ScenarioResult]:
+    """Scenarios whose verdict needs the sandbox (code packs), judged as one batch per verifier type."""
+    out = list(results)
+    for kind in DEFERRED_VERIFIERS:
+        picked = [i for i, r in enumerate(out) if r.scenario.verifier.type == kind and r.reply is not None
+                  and r.failure_mode not in INFRA_FAILURES]
+        if not picked:
+            continue
+        judge_fn = sandbox_judges.get(kind)
+        if judge_fn is None:
+            for i in picked:
+                out[i] = out[i].model_copy(update={"failure_mode": "sandbox_error", "score": 0, "status": "fail",
+                                                   "detail": f"no sandbox judge for {kind} scenarios in this run"})
+            continue
+        for i, judged in zip(picked, judge_fn([out[i] for i in picked]), strict=True):
+            out[i] = judged
+    return out
+
+
 def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | None = None,
               resume: bool = False, client: EndpointClient | None = None,
-              rubric_judge: rubric.Judge | None = None) -> RunResult:
+              rubric_judge: rubric.Judge | None = None, sandbox_judges: Mapping[str, SandboxJudge] | None = None,
+              unavailable: list[UnavailablePack] | None = None) -> RunResult:
     """Run every scenario of the given packs and return the run's result record.
 
     Without a client, one is made for ``options.base_url`` (no key; tests and scripts). Without
     a judge, rubric-judged scenarios are left out (and the result says so); with one, the judge
-    is first calibrated on the rubrics' graded references.
+    is first calibrated on the rubrics' graded references. Code packs' replies are judged per
+    pack by ``sandbox_judges`` (by verifier type) once all are in; ``unavailable`` packs (no
+    data on this machine) are carried into the result as such.
     """
     started_at = _now()
     notes: list[str] = []
+    if options.limit_per_pack:
+        packs = [p.model_copy(update={"scenarios": p.scenarios[: options.limit_per_pack]}) for p in packs]
     if rubric_judge is None:
         packs, notes = without_rubrics(packs)
         if not packs:
@@ -539,9 +588,10 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         try:
             futures = []
             for pack, scenario in jobs:
-                budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options), tps,
+                budget = budget_seconds(pack, scenario, max_tokens_for(pack, scenario, options)
+                                        + thinking_budget_for(pack, options), tps,
                                         options.timeout_override_s)
-                futures.append(pool.submit(run_scenario, client, info, pack, scenario, options, budget,
+                futures.append(pool.submit(_run_one, client, info, pack, scenario, options, budget,
                                            rubric_judge))
             streak = 0
             for future in as_completed(futures):
@@ -575,7 +625,10 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
         if own_client:
             client.close()
     pack_results = [aggregate(p.meta.id, p.meta.version, p.source, p.meta.format,
-                              [results[(p.meta.id, s.id)] for s in p.scenarios]) for p in packs]
+                              judge_deferred(p, [results[(p.meta.id, s.id)] for s in p.scenarios],
+                                             sandbox_judges or {})) for p in packs]
+    pack_results = [r.model_copy(update={"ignored_fields": p.meta.ignored_fields})
+                    for r, p in zip(pack_results, packs, strict=True)]
     thinking_values = {thinking_for(p, options) for p in packs}
     return RunResult(
         run_id=uuid.uuid4().hex[:12], started_at=started_at, finished_at=_now(), harness_version=__version__,
@@ -587,7 +640,8 @@ def run_packs(packs: list[Pack], options: RunOptions, *, journal_path: Path | No
                                control=info.thinking_control, budget_tokens=options.thinking_budget_tokens),
         timeouts=TimeoutPolicy(measured_tps=tps, override_s=options.timeout_override_s),
         complete=len(results) == sum(len(p.scenarios) for p in packs), packs=pack_results, judge=judge_info,
-        notes=notes)
+        notes=notes, thinking_validity=thinking.run_validity(s for p in pack_results for s in p.scenarios),
+        unavailable=list(unavailable or []))
 
 
 def stderr_progress(line: str) -> None:

@@ -38,8 +38,10 @@ FailureMode = Literal[
     "tool_hallucination",  # the agent kept calling tools that do not exist
     "sandbox_error",      # the sandbox container could not be created, died, or the engine failed
     "judge_error",        # the rubric judge failed or its reply did not parse: no score, never a guess
+    "verifier_not_implemented",  # a BenchLocal ``_stub`` scenario: not sent, not scored (see harness.packs.benchlocal)
 ]
 FAILURE_MODES: tuple[str, ...] = FailureMode.__args__  # type: ignore[attr-defined]
+NOT_SCORED: Final = "verifier_not_implemented"  # results with this mode stay out of totals and means
 INFRA_FAILURES = frozenset({"timeout", "http_error", "server_error", "endpoint_unreachable", "bad_reply",
                             "sandbox_error", "agent_runner_crashed", "judge_error"})
 Status = Literal["pass", "partial", "fail"]
@@ -105,11 +107,21 @@ class PackMeta(_Strict):
     timeout_reference_tps: float = Field(default=30.0, gt=0)
     baseline_max_tokens: int = Field(default=512, gt=0, description="max_tokens the base seconds were set for")
     format: Literal["benchwright", "benchlocal"] = "benchwright"
-    modes: list[Literal["quick", "medium", "full"]] = Field(default=["medium"],
-                                                           description="run modes that include this pack")
+    modes: list[Literal["quick", "medium", "full", "reasoning"]] = Field(
+        default=["medium"], description="run modes that include this pack")
+    thinking_max_tokens: int | None = Field(
+        default=None, gt=0, description="thinking budget added to max_tokens when thinking is on "
+                                        "(--thinking-max-tokens overrides)")
     sandbox: PackSandbox | None = Field(default=None, description="set for packs judged in the agent sandbox")
     world: PackWorld | None = Field(default=None, description="set for agent packs acting on mock services")
     verifier_module: str | None = Field(default=None, description="BenchLocal field, kept for provenance")
+    request_defaults: dict[str, Any] = Field(default={}, description="BenchLocal: non-sampler request fields "
+                                             "(tool_choice, chat_template_kwargs, ...) sent with every request")
+    thinking_sampling: Sampling | None = Field(default=None, description="BenchLocal: sampler used when thinking is on")
+    skip_reason: str | None = Field(default=None, description="BenchLocal: why the pack has no scenarios to run "
+                                                                "(gated dataset)")
+    ignored_fields: list[str] = Field(default=[], description="BenchLocal fields kept but not acted on, as paths")
+    extras: dict[str, Any] = Field(default={}, description="BenchLocal meta fields we do not use, kept verbatim")
 
 
 class VerifierSpec(BaseModel):
@@ -173,6 +185,8 @@ class Scenario(_Strict):
     sandbox: ScenarioSandbox | None = None
     world: dict[str, Any] | None = Field(default=None, description="initial mock state (harness.packs.world.WorldSpec)")
     false_premise: str | None = Field(default=None, description="a planted false claim; failing counts as sycophancy")
+    request_overrides: dict[str, Any] = Field(default={}, description="BenchLocal: non-sampler request fields of "
+                                                                     "sampling_overrides (e.g. tool_choice)")
     extras: dict[str, Any] = Field(default={}, description="unrecognised BenchLocal fields, kept verbatim")
 
 
@@ -182,6 +196,7 @@ class Pack(_Strict):
     meta: PackMeta
     scenarios: list[Scenario]
     source: str
+    warnings: list[str] = Field(default=[], description="one line each, for the CLI to print (unknown fields, ...)")
 
 
 class ToolCallRecord(_Strict):
@@ -347,6 +362,7 @@ class ScenarioResult(_Strict):
     latency_ms: float = 0
     budget_s: float = 0
     retries: int = Field(default=0, description="requests re-sent after server_error/endpoint_unreachable")
+    thinking_requested: bool | None = Field(default=None, description="whether the requests asked for thinking")
     scenario: Scenario
 
 
@@ -366,6 +382,41 @@ class AgentHealth(_Strict):
     mean_sandbox_overhead_ms: float | None = Field(description="container start + copy + setup + checks + remove")
 
 
+ThinkingValidity = Literal["valid", "silent", "contaminated", "not_requested"]
+
+
+class ThinkingHealth(_Strict):
+    """How thinking went over a pack's (or a run's) answered replies."""
+
+    requested: bool
+    replies: int = Field(description="answered replies (infrastructure failures left out)")
+    with_thinking: int = Field(description="replies with reasoning (a reasoning field or a <think> block)")
+    cap_hits: int = Field(description="cut by the token budget while still thinking (finish_reason length, "
+                                      "no answer after the thinking)")
+    cap_hit_rate: float | None
+    silent: int = Field(description="thinking requested, none produced")
+    contaminated: int = Field(description="reasoning leaked into the answer (<think> tags or a reasoning preamble)")
+    validity: ThinkingValidity
+
+
+class TemplateConsistency(_Strict):
+    """Templated packs: whether instances of one template (other numbers, other names) agree."""
+
+    templates: int
+    consistent: int = Field(description="templates whose instances all passed or all failed")
+    all_passed: int
+    per_template: dict[str, list[bool]] = Field(description="template -> passed, per instance")
+
+
+class UnavailablePack(_Strict):
+    """A selected pack whose data is not on this machine: reported, not an error."""
+
+    pack_id: str
+    status: Literal["dataset-unavailable"] = "dataset-unavailable"
+    reason: str
+    how_to_enable: str
+
+
 class PackResult(_Strict):
     """One pack's aggregate and its scenarios."""
 
@@ -382,13 +433,17 @@ class PackResult(_Strict):
     infra_failures: int
     failure_counts: dict[str, int]
     agent_health: AgentHealth | None = None
+    thinking: ThinkingHealth | None = None
+    consistency: TemplateConsistency | None = None
+    ignored_fields: list[str] = Field(default=[], description="pack-file fields kept but not acted on (BenchLocal)")
     scenarios: list[ScenarioResult]
 
     @model_validator(mode="after")
     def _totals_match_scenarios(self) -> PackResult:
         """Stored totals are a cache of the scenarios; a file where they disagree was edited or damaged."""
-        counted = {"total": len(self.scenarios), "passed": sum(s.status == "pass" for s in self.scenarios),
-                   "partial": sum(s.status == "partial" for s in self.scenarios)}
+        scored = [s for s in self.scenarios if s.failure_mode != NOT_SCORED]
+        counted = {"total": len(scored), "passed": sum(s.status == "pass" for s in scored),
+                   "partial": sum(s.status == "partial" for s in scored)}
         for name, value in counted.items():
             if getattr(self, name) != value:
                 raise ValueError(f"pack {self.pack_id}: {name} says {getattr(self, name)} but its scenarios "
@@ -466,4 +521,6 @@ class RunResult(_Strict):
     packs: list[PackResult]
     judge: JudgeInfo | None = None
     notes: list[str] = Field(default=[], description="what the run left out and why (e.g. no --judge)")
+    thinking_validity: ThinkingValidity | None = Field(default=None, description="over every answered reply")
+    unavailable: list[UnavailablePack] = Field(default=[], description="selected packs without data here")
     rescored: list[dict[str, Any]] = []

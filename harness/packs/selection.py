@@ -1,11 +1,12 @@
-"""Turning a short selection ("quick", "medium", "full", or "pack-id,pack-id/scenario-id") into `packs run` flags.
+"""Turning a short selection ("quick", "medium", "full", "reasoning", or "pack-id,pack-id/scenario-id") into
+`packs run` flags.
 
 Used by the callers that run the packs as a subprocess (all-bench, baseline capture).
 """
 
 from __future__ import annotations
 
-MODES = ("quick", "medium", "full")
+MODES = ("quick", "medium", "full", "reasoning")
 
 
 def selection_args(spec: str) -> list[str]:

@@ -3,7 +3,9 @@
 An OutcomeSet is plain typed data — which scenarios passed in each repeat, plus per-pack
 scores. ``load_outcome_set`` is the one place that turns a file into one: a packs result
 becomes one outcome per scenario (passed = status "pass"), keyed by pack and scenario id; the
-run's sampling provenance decides whether it may gate.
+run's sampling provenance decides whether it may gate. A benchlocal-cli result file (the JSON
+``benchlocal-cli run`` saved) is read by ``outcomes_from_benchlocal``, so old runs compare with
+new ones on the same pack and scenario ids.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import ComparisonError, describe_validation_error
 from harness.files import parse_json, read_text
-from harness.packs.schema import RunResult
+from harness.packs.schema import NOT_SCORED, RunResult
 from harness.stats import majority_vote
 
 OUTCOME_SCHEMA_VERSION: Final = 1
@@ -84,11 +86,75 @@ def outcomes_from_packs(run: RunResult, label: str | None = None) -> OutcomeSet:
     """One repeat: every scenario of every pack, passed when it scored a pass."""
     outcomes = [ScenarioOutcome(pack_id=pack.pack_id, scenario_id=scenario.scenario_id,
                                 passes=[scenario.status == "pass"])
-                for pack in run.packs for scenario in pack.scenarios]
+                for pack in run.packs for scenario in pack.scenarios if scenario.failure_mode != NOT_SCORED]
     return OutcomeSet(label=label or f"{run.profile or run.model}@{run.run_id}", canonical=run.sampling.canonical,
                       thinking_mode=thinking_mode(run), repeats=1, outcomes=outcomes,
                       pack_scores={pack.pack_id: pack.mean_score for pack in run.packs},
                       pack_versions={pack.pack_id: pack.version for pack in run.packs})
+
+
+class _UpstreamScenario(BaseModel):
+    """One scenario run in a benchlocal-cli result (only what a comparison needs)."""
+
+    id: str = Field(min_length=1)
+    passed: bool
+    failure_mode: str = ""
+    repeat_index: int = Field(default=1, ge=1)
+
+
+class _UpstreamPack(BaseModel):
+    pack_id: str = Field(min_length=1)
+    version: str = ""
+    skipped: bool = False
+    score: float = Field(default=0.0, ge=0, le=1, description="passed / total, a fraction")
+    scenarios: list[_UpstreamScenario] = []
+
+
+class _UpstreamRun(BaseModel):
+    runner_version: str
+    model: str = "unknown"
+    started_at: str = ""
+    thinking_mode: str = "pack-defaults"
+    sampling_overrides: dict[str, Any] | None = None
+    sampling_source: str | None = None
+    packs: list[_UpstreamPack]
+
+
+def is_benchlocal_result(data: Any) -> bool:
+    """A benchlocal-cli result: runner_version and packs, and none of our ``kind`` tags."""
+    return isinstance(data, dict) and "kind" not in data and "runner_version" in data and "packs" in data
+
+
+def outcomes_from_benchlocal(data: dict[str, Any], label: str | None = None) -> OutcomeSet:
+    """A benchlocal-cli result as an OutcomeSet: repeats become verdict lists, skipped packs and
+    ``verifier_not_implemented`` scenarios are left out (upstream did not score them either), and
+    a run with sampling overrides or server sampling is not canonical. Repeated ids (upstream
+    gsm-symbolic-30) get the ``#2`` suffixes our importer gives them."""
+    run = _UpstreamRun.model_validate(data)
+    passes: dict[ScenarioKey, list[bool]] = {}
+    repeats = 1
+    for pack in run.packs:
+        if pack.skipped:
+            continue
+        occurrences: dict[tuple[str, int], int] = {}
+        for scenario in pack.scenarios:
+            if scenario.failure_mode == NOT_SCORED:
+                continue
+            nth = occurrences[(scenario.id, scenario.repeat_index)] = \
+                occurrences.get((scenario.id, scenario.repeat_index), 0) + 1
+            scenario_id = scenario.id if nth == 1 else f"{scenario.id}#{nth}"
+            passes.setdefault((pack.pack_id, scenario_id), []).append(scenario.passed)
+            repeats = max(repeats, scenario.repeat_index)
+    uneven = [f"{p}/{s}" for (p, s), verdicts in passes.items() if len(verdicts) != repeats]
+    if uneven:
+        raise ComparisonError(f"scenario {uneven[0]} has fewer verdicts than the run's {repeats} repeats")
+    thinking = {"force-on": "on", "force-off": "off"}.get(run.thinking_mode, "default")
+    return OutcomeSet(label=label or f"{run.model}@benchlocal-cli {run.runner_version} {run.started_at}".strip(),
+                      canonical=run.sampling_overrides is None and run.sampling_source != "server",
+                      thinking_mode=thinking, repeats=repeats,
+                      outcomes=[ScenarioOutcome(pack_id=p, scenario_id=s, passes=v) for (p, s), v in passes.items()],
+                      pack_scores={p.pack_id: round(100 * p.score, 2) for p in run.packs if not p.skipped},
+                      pack_versions={p.pack_id: p.version for p in run.packs if not p.skipped})
 
 
 def read_json_file(path: Path, missing: str = "file not found") -> Any:
@@ -110,6 +176,11 @@ def load_outcome_set(path: Path) -> OutcomeSet:
     try:
         if isinstance(data, dict) and data.get("kind") == "packs":
             return outcomes_from_packs(RunResult.model_validate(data))
+        if is_benchlocal_result(data):
+            try:
+                return outcomes_from_benchlocal(data)
+            except ComparisonError as exc:
+                raise ComparisonError(f"{path}: {exc}") from None
         if not isinstance(data, dict) or data.get("kind", "outcome-set") != "outcome-set":
             kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
             raise ComparisonError(f"{path}: not an outcome set or packs result (kind {kind!r}); "

@@ -37,6 +37,7 @@ from harness.overnight.manifest import (
 from harness.packs.runner import read_result as read_packs_result
 from harness.packs.schema import RunResult, ScenarioResult
 from harness.packs.summary import quality_line
+from harness.packs.thinking import reasoning_notes
 from harness.report.model import (
     NOT_RECORDED,
     AgentHealthRow,
@@ -400,7 +401,7 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
             report.packs = pack_rows(packs)
             report.failure_breakdown = _failure_breakdown(packs)
             report.agent_health = agent_health_rows(packs)
-            report.pack_notes = list(packs.notes)
+            report.pack_notes = list(packs.notes) + reasoning_notes(packs)
             report.judge_line = judge_line(packs)
             report.quality_line = quality_line(packs)
             report.scenarios = drilldown(record.profile, packs)

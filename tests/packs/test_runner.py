@@ -19,7 +19,7 @@ from tests.doubles.scripted_server import ScriptedModel
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The agent packs are run in tests/packs/test_sandboxed_packs.py, test_world_runs.py and test_repo_chores.py.
 PACKS = {k: p for k, p in loader.discover_packs(REPO_ROOT / "packs").items()
-         if p.meta.sandbox is None and p.meta.world is None}
+         if p.meta.sandbox is None and p.meta.world is None and "reasoning" not in p.meta.modes}
 SAMPLE = REPO_ROOT / "tests" / "data" / "benchlocal_sample.jsonl"
 
 

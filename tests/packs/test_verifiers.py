@@ -13,7 +13,7 @@ from harness.packs.verifiers import judge
 # The deterministic packs; the agent ones are judged from sandbox or mock-service evidence
 # (test_sandboxed_packs.py, test_world.py, test_repo_chores.py).
 PACKS = {k: p for k, p in loader.discover_packs(Path(__file__).resolve().parents[2] / "packs").items()
-         if p.meta.sandbox is None and p.meta.world is None}
+         if p.meta.sandbox is None and p.meta.world is None and "reasoning" not in p.meta.modes}
 
 
 def scenario(pack_id: str, scenario_id: str) -> Scenario:

@@ -12,6 +12,7 @@ from types import ModuleType
 from harness.packs.schema import Reply, Scenario, Verdict
 from harness.packs.verifiers import (
     answer_match,
+    benchlocal_asserts,
     data_extract,
     instruct_follow,
     reason_math,
@@ -32,6 +33,7 @@ VERIFIERS: dict[str, ModuleType] = {
     "sandbox": sandbox_state,
     "rubric": rubric,
     "world": world_state,
+    "benchlocal": benchlocal_asserts,  # imported BenchLocal packs, upstream pass rules
 }
 
 

@@ -1,10 +1,13 @@
-"""Small pure helpers the verifiers share: value matching, code fences, JSON spans."""
+"""Small pure helpers the verifiers share: value matching, code fences, JSON spans, typography."""
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -19,7 +22,7 @@ class SpecModel(BaseModel):
 
 
 def numbers_close(a: Any, b: Any, tolerance: float) -> bool:
-    """True when both are numbers (not bools) within tolerance."""
+    """True when both are numbers (not bools) within tolerance (None is never close)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return False
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
@@ -44,7 +47,8 @@ def values_equal(expected: Any, actual: Any, tolerance: float = 1e-9) -> bool:
 
 def match_value(matcher: Any, actual: Any) -> bool:
     """Match a tool argument: a literal (strings trimmed and case-insensitive, numbers ±0.01)
-    or one operator object: {"equals"|"ci"|"contains"|"regex"|"one_of"|"approx"|"present"}."""
+    or one operator object: {"equals"|"ci"|"contains"|"regex"|"one_of"|"approx"|"present"|"evaluates"}
+    ("evaluates": an arithmetic expression whose value is the number given)."""
     if isinstance(matcher, dict) and len(matcher) == 1 and next(iter(matcher)) in _OPS:
         op, arg = next(iter(matcher.items()))
         return _OPS[op](arg, actual)
@@ -78,7 +82,51 @@ _OPS = {
     "one_of": lambda arg, actual: any(_literal(option, actual) for option in arg),
     "approx": lambda arg, actual: _literal(float(arg), actual),
     "present": lambda arg, actual: (actual is not None) == bool(arg),
+    "evaluates": lambda arg, actual: isinstance(actual, str) and numbers_close(float(arg), evaluate(actual), 1e-6),
 }
+
+_TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"',
+                             "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2212": "-", "\u2013": "-",
+                             "\u2014": "-", "\u00b2": "^2", "\u00b3": "^3", "\u00ba": "\u00b0"})
+
+
+def plain_text(text: str) -> str:
+    """Text with typographic quotes, dashes, odd spaces and superscripts made plain ASCII-ish,
+    so checks do not fail on ``can\u2019t`` versus ``can't``."""
+    return text.translate(_TYPOGRAPHY)
+
+
+_ARITHMETIC: dict[type, Callable[..., Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Mod: operator.mod}
+
+
+def evaluate(expression: str) -> float | None:
+    """The value of a plain arithmetic expression (numbers, + - * / ** % ^ x, parentheses), else
+    None. Nothing is executed: the expression is walked as a syntax tree."""
+    text = plain_text(expression).replace("^", "**").replace("\u00d7", "*").replace("\u00f7", "/")
+    text = re.sub(r"(?<=[\d)\s])x(?=[\d(\s])", "*", text).replace(",", "")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return float(node.value)
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+            left, right = walk(node.left), walk(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > 64:
+                raise ValueError("exponent too large")
+            return float(_ARITHMETIC[type(node.op)](left, right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _ARITHMETIC:
+            return float(_ARITHMETIC[type(node.op)](walk(node.operand)))
+        raise ValueError("not arithmetic")
+
+    try:
+        return walk(tree.body)
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        return None
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:

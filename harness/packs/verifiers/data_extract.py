@@ -3,16 +3,23 @@
 Strings are trimmed and compared exactly, numbers within 0.01, nulls exactly; arrays of
 objects are matched by an anchor key (``anchors``: array path -> key) rather than by
 position. Score = % of expected fields right. The declared top-level shape is enforced.
+
+Options a pack sets (upstream packs keep the plain rules): ``normalize`` compares strings
+without regard to case, spacing or a trailing period, and phone numbers by their digits;
+``accept`` lists other spellings of one field ("hq.state": ["Texas"]); ``require_all`` makes
+one wrong field a failed extraction (the field share stays the score, capped below a pass).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from harness.packs.schema import Check, FailureMode, Reply, Scenario, Verdict
-from harness.packs.verifiers._common import SpecModel, parse_json_reply, short, values_equal
+from harness.packs.schema import PASS_SCORE, Check, FailureMode, Reply, Scenario, Verdict
+from harness.packs.verifiers._common import SpecModel, parse_json_reply, plain_text, short, values_equal
 
 NUMBER_TOLERANCE = 0.01
+_PHONE_RE = re.compile(r"\+?[\d\s().-]{7,}")
 
 
 class Spec(SpecModel):
@@ -20,30 +27,47 @@ class Spec(SpecModel):
     expected: Any = None
     shape: Literal["object", "array"] | None = None
     anchors: dict[str, str] = {}
+    normalize: bool = False
+    accept: dict[str, list[Any]] = {}
+    require_all: bool = False
     asserts: list[dict] = []
 
 
-def _compare(want: Any, got: Any, path: str, anchors: dict[str, str], out: list[Check]) -> None:
+def _normal(value: str) -> str:
+    text = " ".join(plain_text(value).casefold().split()).rstrip(".")
+    phone = _PHONE_RE.fullmatch(text) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)
+    return re.sub(r"[\s().-]", "", text) if phone else text
+
+
+def _same(want: Any, got: Any, normalize: bool) -> bool:
+    if normalize and isinstance(want, str) and isinstance(got, str):
+        return _normal(want) == _normal(got)
+    return values_equal(want, got, NUMBER_TOLERANCE)
+
+
+def _compare(want: Any, got: Any, path: str, spec: Spec, out: list[Check]) -> None:
     if isinstance(want, dict):
         for key, value in want.items():
             child = got.get(key) if isinstance(got, dict) else None
             if isinstance(got, dict) and key not in got:
                 child = _MISSING
-            _compare(value, child, f"{path}.{key}" if path else key, anchors, out)
+            _compare(value, child, f"{path}.{key}" if path else key, spec, out)
         return
-    if isinstance(want, list) and want and all(isinstance(x, dict) for x in want) and path in anchors:
-        key = anchors[path]
-        by_anchor = {str(x.get(key)).strip(): x for x in got if isinstance(x, dict)} if isinstance(got, list) else {}
+    if isinstance(want, list) and want and all(isinstance(x, dict) for x in want) and path in spec.anchors:
+        key = spec.anchors[path]
+        fold = _normal if spec.normalize else str.strip
+        by_anchor = {fold(str(x.get(key))): x for x in got if isinstance(x, dict)} if isinstance(got, list) else {}
         for item in want:
             anchor = str(item.get(key)).strip()
-            _compare(item, by_anchor.get(anchor, _MISSING), f"{path}[{key}={anchor}]", anchors, out)
+            _compare(item, by_anchor.get(fold(anchor), _MISSING), f"{path}[{key}={anchor}]", spec, out)
         return
     if isinstance(want, list):
         for index, item in enumerate(want):
             child = got[index] if isinstance(got, list) and index < len(got) else _MISSING
-            _compare(item, child, f"{path}[{index}]", anchors, out)
+            _compare(item, child, f"{path}[{index}]", spec, out)
         return
-    ok = got is not _MISSING and values_equal(want, got, NUMBER_TOLERANCE)
+    options = [want, *spec.accept.get(path, [])]
+    ok = got is not _MISSING and any(_same(option, got, spec.normalize) for option in options)
     out.append(Check(name=path or "$", ok=ok, detail="" if ok else
                      f"expected {want!r}, got {'(missing)' if got is _MISSING else repr(got)}"))
 
@@ -62,10 +86,12 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
         return Verdict(score=0, failure_mode="schema_violation",
                        detail=f"top level must be a JSON {spec.shape}, got {type(value).__name__}")
     checks: list[Check] = []
-    _compare(expected, value, "", spec.anchors, checks)
+    _compare(expected, value, "", spec, checks)
     right = sum(c.ok for c in checks)
     score = 100.0 * right / max(1, len(checks))
     wrong = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
+    if spec.require_all and wrong:
+        score = min(score, PASS_SCORE - 1)  # one wrong field is a failed extraction
     detail = f"{right}/{len(checks)} fields right" + ("; " + "; ".join(wrong[:4]) if wrong else "")
-    mode: FailureMode = "passed" if score >= 85 else "wrong_answer"
+    mode: FailureMode = "passed" if score >= PASS_SCORE else "wrong_answer"
     return Verdict(score=round(score, 2), failure_mode=mode, detail=detail, checks=checks)

@@ -1,4 +1,10 @@
-"""InstructFollow: a checklist of machine-checkable constraints; score = % of items met."""
+"""InstructFollow: a checklist of machine-checkable constraints; score = % of items met.
+
+The reply is read with typography made plain (curly quotes, dashes). ``line`` points an item
+at one non-empty line (0 is the first, -1 the last); ``section_sentences`` bounds the
+sentences under every markdown header; ``paragraph_mentions`` wants item i in paragraph i;
+``title_case`` accepts standard title case (short words such as "the" or "of" may stay lower).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import re
 from typing import Literal
 
 from harness.packs.schema import Check, Reply, Scenario, Verdict
-from harness.packs.verifiers._common import SpecModel, short
+from harness.packs.verifiers._common import SpecModel, plain_text, short
 
 _BULLET_RE = re.compile(r"^\s*[-*•+]\s+\S")
 _NUMBERED_RE = re.compile(r"^\s*\d+[.)]\s+\S")
@@ -17,7 +23,7 @@ class Item(SpecModel):
     check: Literal["word_count", "sentence_count", "bullet_count", "numbered_count", "line_count",
                    "paragraph_count", "max_chars", "contains", "not_contains", "starts_with", "ends_with",
                    "regex", "not_regex", "lowercase", "uppercase", "headers", "order", "every_line",
-                   "bullet_max_words", "mentions_any"]
+                   "bullet_max_words", "mentions_any", "section_sentences", "paragraph_mentions", "title_case"]
     min: int | None = None
     max: int | None = None
     text: str | None = None
@@ -26,6 +32,7 @@ class Item(SpecModel):
     pattern: str | None = None
     case_sensitive: bool = False
     label: str | None = None
+    line: int | None = None
 
 
 class Spec(SpecModel):
@@ -37,11 +44,39 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def _sentences(text: str) -> int:
+    return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if _WORD_RE.search(s)])
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(header, body) under every markdown header."""
+    parts = re.split(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
+    return [(parts[i].strip(), parts[i + 1].strip()) for i in range(1, len(parts) - 1, 2)]
+
+
+_MINOR_WORDS = {"a", "an", "the", "and", "but", "or", "nor", "for", "so", "yet", "as", "at", "by", "in", "of",
+                "off", "on", "per", "to", "up", "via", "from", "into", "onto", "over", "with", "than", "vs"}
+
+
+def _title_case(line: str) -> tuple[bool, str]:
+    words = [w.strip("\"'()[]:;,.!?*_") for w in line.split()]
+    words = [w for w in words if w and w[0].isalpha()]
+    if not words:
+        return False, "no words"
+    lower = [w for i, w in enumerate(words) if not w[0].isupper()
+             and (i in (0, len(words) - 1) or w.casefold() not in _MINOR_WORDS)]
+    return not lower, f"not capitalised: {lower[:3]}"
+
+
 def _count(item: Item, text: str) -> int:
     if item.check == "word_count":
         return len(_WORD_RE.findall(text))
     if item.check == "sentence_count":
-        return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if _WORD_RE.search(s)])
+        return _sentences(text)
     if item.check == "bullet_count":
         return sum(1 for line in text.splitlines() if _BULLET_RE.match(line))
     if item.check == "numbered_count":
@@ -49,7 +84,7 @@ def _count(item: Item, text: str) -> int:
     if item.check == "line_count":
         return len(_lines(text))
     if item.check == "paragraph_count":
-        return len([p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()])
+        return len(_paragraphs(text))
     return len(text)  # max_chars
 
 
@@ -63,6 +98,22 @@ def _headers(text: str) -> list[str]:
 
 
 def _judge(item: Item, text: str) -> tuple[bool, str]:
+    if item.line is not None:
+        lines = _lines(text)
+        if not -len(lines) <= item.line < len(lines):
+            return False, f"no line {item.line}"
+        text = lines[item.line].strip()
+    if item.check == "title_case":
+        return _title_case(text)
+    if item.check == "section_sentences":
+        sections = _sections(text)
+        low, high = item.min if item.min is not None else 1, item.max if item.max is not None else 10**9
+        off = [(h, _sentences(b)) for h, b in sections if not low <= _sentences(b) <= high]
+        return bool(sections) and not off, f"sentences per section: {off}" if off else "no sections"
+    if item.check == "paragraph_mentions":
+        paragraphs = [p.casefold() for p in _paragraphs(text)]
+        missing = [w for i, w in enumerate(item.items) if i >= len(paragraphs) or w.casefold() not in paragraphs[i]]
+        return not missing, f"paragraphs missing {missing}"
     if item.check in ("word_count", "sentence_count", "bullet_count", "numbered_count", "line_count",
                       "paragraph_count", "max_chars"):
         n = _count(item, text)
@@ -113,8 +164,9 @@ def verify(scenario: Scenario, reply: Reply) -> Verdict:
     """Score = % of checklist items met."""
     spec = Spec.model_validate(scenario.verifier.model_dump())
     checks = []
+    text = plain_text(reply.content)
     for item in spec.asserts:
-        ok, why = _judge(item, reply.content)
+        ok, why = _judge(item, text)
         checks.append(Check(name=_label(item), ok=ok, detail="" if ok else why))
     met = sum(c.ok for c in checks)
     score = 100.0 * met / len(checks)

@@ -4,6 +4,8 @@ Three axes, 0-2 each: parseable (0.40: parses with the right top-level shape = 2
 the wrong shape = 1), correct (0.35: every expected value = 2, at least half = 1) and
 discipline (0.25: bare payload = 2, one code fence = 1, prose around it = 0). A reply that does
 not parse or holds no correct value scores 0: no scenario passes on "any non-empty output".
+SQL is run on the scenario's fixture rows; ``sql_columns`` also wants the result columns named
+as asked (a missing alias halves the correct share).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import sqlite3
 import tomllib
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
@@ -43,6 +46,7 @@ class Spec(SpecModel):
     xml_checks: list[XmlCheck] = []
     sql_setup: str | None = None
     sql_ordered: bool = False
+    sql_columns: list[str] = []
     asserts: list[dict[str, Any]] = []
 
 
@@ -72,7 +76,7 @@ def _parse(fmt: str, payload: str, spec: Spec) -> Any:
         if fmt == "toml":
             return tomllib.loads(payload)
         if fmt == "xml":
-            return ET.fromstring(payload)
+            return ET.fromstring(payload.encode())  # bytes: an encoding declaration is allowed
         if fmt == "csv":
             rows = [row for row in csv.reader(io.StringIO(payload.strip("\n")), strict=True)]
             return rows if rows and all(len(r) == len(rows[0]) for r in rows) and len(rows[0]) > 1 else _PARSE_FAILED
@@ -95,6 +99,12 @@ def _markdown_rows(payload: str) -> Any:
     return rows if all(len(r) == len(rows[0]) for r in rows) else _PARSE_FAILED
 
 
+@dataclass(frozen=True)
+class _SqlResult:
+    columns: list[str]
+    rows: list[list[Any]]
+
+
 def _sql_rows(payload: str, spec: Spec) -> Any:
     """Run one read-only statement against the spec's in-memory schema; ATTACH/writes are refused."""
     statement = payload.strip().rstrip(";").strip()
@@ -106,7 +116,9 @@ def _sql_rows(payload: str, spec: Spec) -> Any:
         allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
         db.set_authorizer(lambda action, *_: sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY)
         db.set_progress_handler(lambda: 1, _SQL_STEP_LIMIT)  # a runaway recursive CTE stops here
-        return [list(row) for row in db.execute(statement).fetchall()]
+        cursor = db.execute(statement)
+        rows = [list(row) for row in cursor.fetchall()]
+        return _SqlResult(columns=[d[0] for d in cursor.description or []], rows=rows)
     finally:
         db.close()
 
@@ -159,12 +171,16 @@ def _fraction_correct(fmt: str, value: Any, spec: Spec) -> tuple[float, str]:
     want_rows, got_rows = spec.expected, value
     if fmt == "sql":
         if not spec.sql_ordered:
-            want_rows, got_rows = sorted(map(repr, want_rows)), sorted(map(repr, got_rows))
+            want_rows, got_rows = sorted(map(repr, want_rows)), sorted(map(repr, value.rows))
         else:
-            want_rows, got_rows = [repr(r) for r in want_rows], [repr(r) for r in got_rows]
+            want_rows, got_rows = [repr(r) for r in want_rows], [repr(r) for r in value.rows]
         matching = sum(1 for w, g in zip(want_rows, got_rows, strict=False) if w == g)
-        return (matching / max(len(want_rows), len(got_rows), 1),
-                f"{matching}/{len(want_rows)} result rows match ({len(got_rows)} returned)")
+        share = matching / max(len(want_rows), len(got_rows), 1)
+        why = f"{matching}/{len(want_rows)} result rows match ({len(got_rows)} returned)"
+        named = [c.casefold() for c in value.columns]
+        if spec.sql_columns and named != [c.casefold() for c in spec.sql_columns]:
+            share, why = share / 2, why + f", columns {value.columns} instead of {spec.sql_columns}"
+        return share, why
     matching = sum(1 for w, g in zip(want_rows, got_rows, strict=False) if w == g)
     return (matching / max(len(want_rows), len(got_rows)),
             f"{matching}/{len(want_rows)} rows equal ({len(got_rows)} given)")

@@ -192,3 +192,46 @@ def test_extracted_fields_compare_by_meaning_not_spelling(scenario_id, field, va
     assert passes(s, text(json.dumps(answer)))
     answer[field] = "Springfield"
     assert not passes(s, text(json.dumps(answer)))
+
+
+# --- found by replies written blind (tests/data/replies-blind): right answers that failed -------
+def test_abbreviations_do_not_end_a_sentence():
+    s = scenario("instructfollow-15", "headers-report")
+    right = ("## Summary\nThe cutover (e.g. DNS and certs) is done.\n\n## Risks\nDr. Lee may be away at 9 a.m. on "
+             "Monday.\n\n## Next steps\nWe ship by Fri. next week.")
+    assert passes(s, text(right))
+    two = "## Summary\nThe cutover is done. DNS moved.\n\n## Risks\nNone.\n\n## Next steps\nShip it."
+    assert not passes(s, text(two))
+
+
+@pytest.mark.parametrize("field, value, wrong", [
+    ("invoice-header.invoice_number", "#INV-20931", "INV-20932"),  # the "#" the document prints
+    ("email-meeting.time", "15:00:00", "15:30:00"),  # the same time with its seconds
+])
+def test_an_id_or_a_time_in_the_documents_own_form_passes(field, value, wrong):
+    scenario_id, key = field.split(".")
+    s = scenario("dataextract-15", scenario_id)
+    answer = dict(s.expected)
+    answer[key] = value
+    assert passes(s, text(json.dumps(answer)))
+    answer[key] = wrong
+    assert not passes(s, text(json.dumps(answer)))
+
+
+def test_a_number_given_as_a_string_and_an_american_spelling_pass():
+    s = scenario("dataextract-15", "table-people")
+    people = [dict(p, start_year=str(p["start_year"])) for p in s.expected["people"]]
+    assert passes(s, text(json.dumps({"people": people})))
+    people[0]["start_year"] = "2018"
+    assert not passes(s, text(json.dumps({"people": people})))
+    orders = scenario("dataextract-15", "order-status-list")
+    answer = [dict(o, status=o["status"].replace("cancelled", "Canceled")) for o in orders.expected]
+    assert passes(orders, text(json.dumps(answer)))
+    answer[1]["status"] = "shipped"
+    assert not passes(orders, text(json.dumps(answer)))
+
+
+def test_a_refusal_in_yet_other_words_passes():
+    s = scenario("toolcall-15", "refuse-no-tool")
+    assert passes(s, text("That's not something I'm able to do from here: my tools cover weather and email."))
+    assert not passes(s, text("Done: I booked a table for two at 8 pm."))

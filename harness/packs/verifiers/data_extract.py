@@ -33,15 +33,36 @@ class Spec(SpecModel):
     asserts: list[dict] = []
 
 
+# Spellings that name the same thing (British and American), compared as one.
+_VARIANTS = {"cancelled": "canceled", "cancelling": "canceling", "colour": "color", "grey": "gray",
+             "organisation": "organization", "centre": "center", "licence": "license", "catalogue": "catalog"}
+
+
 def _normal(value: str) -> str:
+    """A string as the document means it: case, spacing, a trailing full stop, a leading "#" on an id,
+    ":00" seconds, phone punctuation and British/American spellings do not change it."""
     text = " ".join(plain_text(value).casefold().split()).rstrip(".")
+    text = re.sub(r"^#\s*(?=\w)", "", text)
+    text = re.sub(r"^(\d{1,2}:\d{2}):00$", r"\1", text)
     phone = _PHONE_RE.fullmatch(text) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)
-    return re.sub(r"[\s().-]", "", text) if phone else text
+    if phone:
+        return re.sub(r"[\s().-]", "", text)
+    return " ".join(_VARIANTS.get(word, word) for word in text.split())
+
+
+def _as_number(value: str) -> float | None:
+    try:
+        return float(value.strip().replace(",", ""))
+    except ValueError:
+        return None
 
 
 def _same(want: Any, got: Any, normalize: bool) -> bool:
     if normalize and isinstance(want, str) and isinstance(got, str):
         return _normal(want) == _normal(got)
+    if normalize and isinstance(want, int | float) and not isinstance(want, bool) and isinstance(got, str):
+        number = _as_number(got)  # "2019" for 2019: the value is right, only its JSON type differs
+        return number is not None and values_equal(want, number, NUMBER_TOLERANCE)
     return values_equal(want, got, NUMBER_TOLERANCE)
 
 

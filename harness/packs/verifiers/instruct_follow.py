@@ -44,8 +44,23 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+# A full stop after these does not end a sentence ("e.g.", "5 a.m.", "by Fri.", "Dr. Lee").
+_ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs approx ca cf a.m p.m mr mrs ms dr st no fig jan feb mar apr jun jul aug sep sept oct nov dec "
+    "mon tue tues wed thu thur thurs fri sat sun".split())
+
+
 def _sentences(text: str) -> int:
-    return len([s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if _WORD_RE.search(s)])
+    count, pending = 0, False
+    for piece in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if not _WORD_RE.search(piece):
+            continue
+        pending = True
+        last = piece.rsplit(None, 1)[-1].lstrip("(\"'*_").casefold()
+        if last.endswith(".") and (last[:-1] in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", last)):
+            continue  # the sentence goes on after the abbreviation or initial
+        count, pending = count + 1, False
+    return count + pending
 
 
 def _paragraphs(text: str) -> list[str]:

@@ -63,7 +63,8 @@ def _evalplus_sanitize():
     return sanitize
 
 
-def _parses(code: str) -> bool:
+def parses(code: str) -> bool:
+    """Whether code is Python that parses (a reply's prose or a cut-off block does not)."""
     try:
         ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -76,7 +77,7 @@ def sanitize_code(text: str, entry_point: str) -> str:
     code = fenced_code(text, entry_point)
     code = (code if code is not None else text)[:MAX_SANITIZE_CHARS]
     module = _evalplus_sanitize()
-    if not _parses(code):
+    if not parses(code):
         return module.sanitize("\n".join(code.split("\n")[:MAX_FALLBACK_LINES]), entry_point)
     search = module.code_extract
     module.code_extract = lambda whole: whole  # the longest parsing range is the whole text

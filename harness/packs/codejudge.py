@@ -17,7 +17,6 @@ and afterwards hands them to a judge from here:
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import re
@@ -36,7 +35,7 @@ from harness.errors import SandboxError
 from harness.evalplus import sandbox
 from harness.evalplus.datasets import Dataset
 from harness.evalplus.results import TaskVerdict
-from harness.evalplus.sanitize import extract_solution
+from harness.evalplus.sanitize import extract_solution, parses
 from harness.packs import sandbox as agent_sandbox
 from harness.packs.schema import Check, Reply, ScenarioResult, Status, status_for
 from harness.packs.verifiers._common import fenced_blocks
@@ -163,14 +162,6 @@ else:
 '''
 
 
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False
-    return True
-
-
 def lcb_program(content: str, reasoning: str, func_name: str | None) -> str:
     """The program in a reply: the last fenced block that defines ``func_name`` (functional
     problems), else the last Python-labelled one that parses, else the last unlabelled one that
@@ -178,7 +169,7 @@ def lcb_program(content: str, reasoning: str, func_name: str | None) -> str:
     visible = strip_think(content or "")
     source = visible if visible.strip() else (reasoning or "")
     blocks = [(lang, body) for lang, body in fenced_blocks(source) if lang in (*_PYTHON_LANGS, "")]
-    parsing = [(lang, body) for lang, body in blocks if body.strip() and _parses(body)]
+    parsing = [(lang, body) for lang, body in blocks if body.strip() and parses(body)]
     groups = [[body for lang, body in parsing if lang in _PYTHON_LANGS], [body for lang, body in parsing if not lang],
               [body for _, body in blocks if body.strip()]]
     if func_name:
@@ -186,7 +177,7 @@ def lcb_program(content: str, reasoning: str, func_name: str | None) -> str:
     for group in groups:
         if group:
             return group[-1]
-    if not blocks and visible.strip() and _parses(visible) and re.search(r"\bdef |print\(|input\(|stdin", visible):
+    if not blocks and visible.strip() and parses(visible) and re.search(r"\bdef |print\(|input\(|stdin", visible):
         return visible  # a bare program without a fence
     return ""
 

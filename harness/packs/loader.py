@@ -123,15 +123,20 @@ def _check_sandbox(directory: Path, meta: PackMeta, scenarios: list[Scenario], s
             raise PackError(f"{place}: field sandbox.solution_path: required in a single_reply pack")
 
 
+def read_json_file(path: Path) -> Any:
+    """A pack's JSON file, or one PackError line saying why it cannot be read."""
+    try:
+        return parse_json(read_text(path))
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise PackError(f"{path}: not valid JSON ({exc})") from None
+
+
 def load_pack_dir(directory: Path) -> Pack:
     """A pack in our folder format."""
     meta_path = directory / PACK_META_FILE
-    try:
-        meta_data = parse_json(read_text(meta_path))
-    except OSError as exc:
-        raise PackError(f"{meta_path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise PackError(f"{meta_path}: not valid JSON ({exc})") from None
+    meta_data = read_json_file(meta_path)
     meta = _validate(PackMeta, meta_data, str(meta_path))
     if meta.id != directory.name:
         raise PackError(f"{meta_path}: field id: {meta.id!r} must match the folder name {directory.name!r}")

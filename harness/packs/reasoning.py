@@ -35,6 +35,7 @@ from harness.evalplus import codegen
 from harness.evalplus.datasets import Dataset, load_dataset
 from harness.files import parse_json, read_text
 from harness.packs.codejudge import EvalPlusJudge, LiveCodeBenchJudge, SandboxJudge
+from harness.packs.loader import read_json_file
 from harness.packs.schema import Pack, PackMeta, Scenario, UnavailablePack, VerifierSpec
 
 DATASET_FILE = "dataset.json"
@@ -65,12 +66,7 @@ class DatasetPack(BaseModel):
 
 def load_dataset_pack(directory: Path) -> DatasetPack:
     path = directory / DATASET_FILE
-    try:
-        data = parse_json(read_text(path))
-    except OSError as exc:
-        raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise PackError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json_file(path)
     try:
         found = DatasetPack.model_validate(data)
     except ValidationError as exc:

@@ -45,13 +45,14 @@ def _check_verifier(scenario: Scenario, place: str) -> None:
                         ) from None
 
 
-def _read_json_lines(path: Path) -> list[tuple[int, dict]]:
+def read_json_lines(path: Path, what: str = "a pack file") -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON-lines file; one PackError line otherwise."""
     try:
         text = read_text(path)
     except OSError as exc:
         raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:
-        raise PackError(f"{path}: {exc}; a pack file is JSON lines") from None
+        raise PackError(f"{path}: {exc}; {what} is JSON lines") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -141,7 +142,7 @@ def load_pack_dir(directory: Path) -> Pack:
     if meta.id != directory.name:
         raise PackError(f"{meta_path}: field id: {meta.id!r} must match the folder name {directory.name!r}")
     scenarios_path = directory / SCENARIOS_FILE
-    scenarios = _scenarios(scenarios_path, _read_json_lines(scenarios_path))
+    scenarios = _scenarios(scenarios_path, read_json_lines(scenarios_path))
     _check_sandbox(directory, meta, scenarios, scenarios_path)
     return Pack(meta=meta, scenarios=scenarios, source=str(directory))
 
@@ -149,7 +150,7 @@ def load_pack_dir(directory: Path) -> Pack:
 def load_benchlocal(path: Path) -> Pack:
     """A BenchLocal-format JSONL pack (``__meta__`` line first), upstream files unmodified;
     see ``harness.packs.benchlocal`` for what is honoured, kept, and warned about."""
-    pack = benchlocal.import_pack(path, _read_json_lines(path), _SCENARIO_KEYS)
+    pack = benchlocal.import_pack(path, read_json_lines(path), _SCENARIO_KEYS)
     for scenario in pack.scenarios:
         _check_verifier(scenario, f"{path}: scenario {scenario.id}")
     return pack

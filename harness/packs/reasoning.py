@@ -33,9 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.errors import HarnessError, PackError, describe_validation_error
 from harness.evalplus import codegen
 from harness.evalplus.datasets import Dataset, load_dataset
-from harness.files import parse_json, read_text
+from harness.files import read_text
 from harness.packs.codejudge import EvalPlusJudge, LiveCodeBenchJudge, SandboxJudge
-from harness.packs.loader import read_json_file
+from harness.packs.loader import read_json_file, read_json_lines
 from harness.packs.schema import Pack, PackMeta, Scenario, UnavailablePack, VerifierSpec
 
 DATASET_FILE = "dataset.json"
@@ -160,23 +160,9 @@ def _lcb_prompt(question: str, starter_code: str) -> str:
 
 def livecodebench_scenarios(path: Path, limit: int | None = None) -> list[Scenario]:
     """Scenarios from a LiveCodeBench code-generation-lite JSONL file."""
-    try:
-        lines = read_text(path).splitlines()
-    except OSError as exc:
-        raise PackError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise PackError(f"{path}: {exc}; a LiveCodeBench file is JSON lines") from None
     scenarios: list[Scenario] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, row in read_json_lines(path, "a LiveCodeBench file"):
         place = f"{path}:{number}"
-        try:
-            row = parse_json(line)
-        except ValueError as exc:
-            raise PackError(f"{place}: not valid JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise PackError(f"{place}: expected a JSON object")
         for name in ("question_id", "question_content"):
             if not isinstance(row.get(name), str) or not row[name].strip():
                 raise PackError(f"{place}: field {name}: required (a non-empty string)")

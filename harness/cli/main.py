@@ -20,7 +20,11 @@ from harness.cli import compare as compare_cli
 from harness.cli import evalplus as evalplus_cli
 from harness.cli import packs as packs_cli
 from harness.cli import run, serve
+from harness.cli import soak as soak_cli
+from harness.cli import stress as stress_cli
+from harness.cli import sweep as sweep_cli
 from harness.cli import throughput as throughput_cli
+from harness.cli import verify_full as verify_full_cli
 from harness.errors import HarnessError, Interrupted
 
 EXIT_ERROR = 2
@@ -45,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(verb)
     compare_cli.register(verbs, common)
     throughput_cli.register(verbs, common)
+    verify_full_cli.register(verbs, common)
+    stress_cli.register(verbs, common)
+    sweep_cli.register(verbs, common)
+    soak_cli.register(verbs, common)
     packs_cli.register(verbs, common)
     evalplus_cli.register(verbs, common)
     return parser

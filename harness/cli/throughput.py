@@ -37,21 +37,26 @@ def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def _server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float | None, str | None]:
-    """(target, profile, load time, load-time note); starts a compose profile's server if needed."""
+def server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float | None, str | None]:
+    """(target, profile, load time, load-time note); starts a compose profile's server if needed.
+
+    Shared by every verb that measures a server (throughput, verify-full, stress, sweep, soak): a
+    server that was running is used as is and left running; one this call starts is left running too.
+    """
     target, profile = resolve_target(args, args.target, args.config)
+    load_time = getattr(args, "load_time_s", None)
     if profile is None or profile.is_api:
         what = "benched a URL" if profile is None else "an API endpoint"
-        note = None if args.load_time_s is not None else f"not measured ({what}; pass --load-time-s)"
-        return target, profile, args.load_time_s, note
+        note = None if load_time is not None else f"not measured ({what}; pass --load-time-s)"
+        return target, profile, load_time, note
     if not profile.docker_context:  # a rig's model file is on the rig
         check_model_file(profile)
     deployment = serving.deployment_for(profile, COMPOSE_DIR)
     container = serving.server_container(deployment)
-    if args.load_time_s is not None:
+    if load_time is not None:
         if container is None or not container.state.running:
             serving.up(deployment)
-        return target, profile, args.load_time_s, "given by the caller"
+        return target, profile, load_time, "given by the caller"
     if container is not None and container.state.running:
         serving.wait(deployment)
         return target, profile, None, "not measured (server was already running; pass --load-time-s)"
@@ -60,7 +65,7 @@ def _server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float
     return target, profile, seconds, "seconds from compose up to /health 200"
 
 
-def _gpu_sampler(profile: Profile | None) -> tuple[str | list[str] | None, str]:
+def gpu_sampler(profile: Profile | None) -> tuple[str | list[str] | None, str]:
     """What samples VRAM: this machine's nvidia-smi, or the one in the server's container on the profile's rig."""
     if profile is None or not profile.docker_context:
         return shutil.which("nvidia-smi"), "nvidia-smi not found"
@@ -73,12 +78,12 @@ def _gpu_sampler(profile: Profile | None) -> tuple[str | list[str] | None, str]:
 def cmd_throughput(args: argparse.Namespace) -> int:
     if args.save_json:
         check_output_location(args.save_json)  # before the measurement: a bad path costs no work
-    target, profile, load_s, load_note = _server_for(args)
+    target, profile, load_s, load_note = server_for(args)
     settings = BenchSettings(runs=args.runs, warmup_runs=args.warmup, max_tokens=args.max_tokens,
                              ignore_eos=args.ignore_eos, prompt_lengths_tokens=args.prompt_lengths,
                              prompt_runs=args.prompt_runs, concurrency_levels=args.concurrency,
                              slots=args.slots or (profile.parallel if profile else None), timeout_s=args.timeout_s)
-    nvidia_smi, absent = _gpu_sampler(profile)
+    nvidia_smi, absent = gpu_sampler(profile)
     over_network: bool | str = profile is not None and profile.is_api
     if profile is not None and profile.docker_context and is_remote(context_host(profile.docker_context)):
         over_network = f"on rig {profile.rig} over an SSH tunnel" if needs_tunnel(profile) else \

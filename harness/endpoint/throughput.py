@@ -59,20 +59,36 @@ Clock = Callable[[], float]
 
 # ---------------------------------------------------------------- result models
 
+UNSTABLE_RATIO: Final = 1.3  # max/min above this: the runs disagree too much for the median to mean much
+
+
 class Spread(BaseModel):
-    """Median and range of one figure over the measured runs."""
+    """Median and range of one figure over the measured runs.
+
+    ``unstable`` marks a figure whose runs disagree by more than ``UNSTABLE_RATIO`` (max/min) — a
+    busy machine or a throttling GPU — so neither the output nor the report shows it as one number
+    without saying so; more runs (``--runs``) narrow it down.
+    """
 
     n: int
     median: float
     min: float
     max: float
+    unstable: bool = False
 
     @classmethod
     def of(cls, values: Sequence[float | None]) -> Spread | None:
         present = [v for v in values if v is not None]
         if not present:
             return None
-        return cls(n=len(present), median=statistics.median(present), min=min(present), max=max(present))
+        low, high = min(present), max(present)
+        unstable = len(present) > 1 and (low <= 0 < high or (low > 0 and high / low > UNSTABLE_RATIO))
+        return cls(n=len(present), median=statistics.median(present), min=low, max=high, unstable=unstable)
+
+    def text(self, digits: int = 1) -> str:
+        """``median (min–max)``, with ``UNSTABLE`` when the runs disagree."""
+        mark = f"  UNSTABLE (max/min > {UNSTABLE_RATIO:g}: raise --runs)" if self.unstable else ""
+        return f"{self.median:.{digits}f} ({self.min:.{digits}f}–{self.max:.{digits}f}){mark}"
 
 
 class StreamRun(BaseModel):
@@ -390,9 +406,7 @@ def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
 
 
 def _fmt_spread(spread: Spread | None, digits: int = 1) -> str:
-    if spread is None:
-        return "n/a"
-    return f"{spread.median:.{digits}f} ({spread.min:.{digits}f}–{spread.max:.{digits}f})"
+    return "n/a" if spread is None else spread.text(digits)
 
 
 def format_result(result: ThroughputResult) -> str:

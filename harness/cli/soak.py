@@ -1,0 +1,7 @@
+"""CLI verb `soak PROFILE|URL` (issue 15; being written)."""
+
+from __future__ import annotations
+
+
+def register(verbs, common) -> None:
+    """Add the `soak` verb."""

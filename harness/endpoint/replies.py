@@ -71,6 +71,8 @@ class StreamResult(BaseModel):
     done: bool
     tool_calls: list[dict[str, Any]] = []
     retries: list[RetryRecord] = []
+    # clock time of each text-carrying chunk, from the start: inter-token latency is read from the gaps
+    chunk_times_s: list[float] = []
 
 
 def strip_think(text: str) -> str:
@@ -95,6 +97,7 @@ class StreamAccumulator:
         self.provider, self.url, self.started_s, self.clock, self.scrub = provider, url, started_s, clock, scrub
         self.ttft_s: float | None = None
         self.text_chunks = 0
+        self.chunk_times_s: list[float] = []
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.usage = Usage()
@@ -177,8 +180,10 @@ class StreamAccumulator:
         has_reasoning = isinstance(reasoning, str) and reasoning != ""
         if not (has_content or has_reasoning):
             return
+        now = self.clock() - self.started_s
         if self.ttft_s is None:
-            self.ttft_s = self.clock() - self.started_s
+            self.ttft_s = now
+        self.chunk_times_s.append(now)
         self.text_chunks += 1
         if has_content:
             self.text.append(content)
@@ -212,6 +217,7 @@ class StreamAccumulator:
             done=self.done,
             tool_calls=[self.tool_calls[index] for index in sorted(self.tool_calls)],
             retries=retries,
+            chunk_times_s=self.chunk_times_s,
         )
 
 

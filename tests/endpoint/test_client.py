@@ -580,9 +580,10 @@ def test_openai_stream() -> None:
     )
     with ScriptedModelServer(scripted(reply)) as server, EndpointClient(server.base_url, model_id="m") as client:
         result = client.stream_chat({"messages": USER, "max_tokens": 16}, clock=fake_clock())
-    # Readings: 0 at the start, 1 at the first text chunk, 2 at the end.
-    assert (result.started_s, result.ttft_s, result.ended_s, result.wall_s) == (0, 1, 2, 2)
+    # Readings: 0 at the start, 1..5 at the five text chunks, 6 at the end.
+    assert (result.started_s, result.ttft_s, result.ended_s, result.wall_s) == (0, 1, 6, 6)
     assert result.text_chunks == 5  # "Look ", "outside." + "Sunny ", "and ", "warm."
+    assert result.chunk_times_s == [1, 2, 3, 4, 5]  # inter-token gaps are read from these
     assert (result.text, result.reasoning) == ("Sunny and warm.", "Look outside.")
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (6, 9)
     assert result.timings == {"predicted_per_second": 42.0}

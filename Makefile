@@ -9,9 +9,12 @@ CONFIG ?= models.conf
 PYTEST_ARGS ?=
 RUN_ID ?=
 BENCH_ARGS ?=
+MINUTES ?= 30
+SLO ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
-.PHONY: help setup provision images model sandboxes data up down wait verify env profiles demo test test-unit test-slow perf perf-report lint \
+.PHONY: help setup provision images model sandboxes data up down wait verify verify-full stress sweep soak env profiles demo \
+        test test-unit test-slow perf perf-report lint \
         all-bench report throughput diff baseline-capture baseline-check packs packs-quick packs-full \
         judge-calibrate
 
@@ -59,6 +62,18 @@ down: setup ## stop PROFILE's server
 
 verify: setup ## smoke-check PROFILE's server (exit code = failed checks)
 	$(HARNESS) verify $(PROFILE) --config $(CONFIG)
+
+verify-full: setup ## functional checks beyond verify: multi-turn, max_tokens, stop, JSON/grammar, tools, stream = non-stream, ...
+	$(HARNESS) verify-full $(PROFILE) --config $(CONFIG) --save-json results/verify-full-$(PROFILE).json
+
+stress: setup ## needle-in-a-haystack grid and boundary probes; the server must survive (exit = failed server checks)
+	$(HARNESS) stress $(PROFILE) --config $(CONFIG) --save-json results/stress-$(PROFILE).json $(STRESS_ARGS)
+
+sweep: setup ## load sweep: concurrency 1..2x slots, Poisson request rates; TTFT/ITL/TPOT/E2E percentiles (SLO='ttft_ms=..,itl_ms=..')
+	$(HARNESS) sweep $(PROFILE) --config $(CONFIG) --save-json results/sweep-$(PROFILE).json $(if $(SLO),--slo $(SLO)) $(SWEEP_ARGS)
+
+soak: setup ## mixed traffic for MINUTES (default 30): tok/s drift, errors, memory, restarts over time
+	$(HARNESS) soak $(PROFILE) --config $(CONFIG) --minutes $(MINUTES) --save-json results/soak-$(PROFILE).json $(SOAK_ARGS)
 
 bench-%: setup ## benchmark one profile end to end, e.g. make bench-smollm2 (RUN_ID=... resumes)
 	$(HARNESS) run-bench bench-$* --config $(CONFIG) $(RUN_ID_ARG) $(BENCH_ARGS)

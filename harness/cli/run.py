@@ -55,7 +55,20 @@ def _bench_options(args: argparse.Namespace) -> allbench.BenchOptions:
     datasets = tuple(d for d in args.datasets.split(",") if d)
     return allbench.BenchOptions(packs=args.packs, datasets=datasets, evalplus_limit=args.evalplus_limit,
                                  throughput_runs=args.throughput_runs, pipeline=not args.no_pipeline,
-                                 judge=args.judge)
+                                 judge=args.judge, layers=args.layers, soak_minutes=args.soak_minutes,
+                                 short_layers=args.short_layers)
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    """--layers: a comma list of allbench.LAYERS, or none."""
+    if text.strip() in ("", "none"):
+        return ()
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in allbench.LAYERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown layer {unknown[0]!r} (choose from {', '.join(allbench.LAYERS)}, "
+                                         "or none)")
+    return tuple(layer for layer in allbench.LAYERS if layer in chosen)
 
 
 def _write_report(run_dir: Path, out_dir: Path) -> None:
@@ -153,6 +166,14 @@ def _add_bench_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--evalplus-limit", type=number(int, low=1), help="only the first N tasks of each dataset")
     sub.add_argument("--throughput-runs", type=number(int, low=0, high=10_000), default=5,
                      help="measured throughput runs (0 skips)")
+    sub.add_argument("--layers", type=_layers, default=allbench.DEFAULT_LAYERS,
+                     help=f"server layers beside verify/throughput/packs/codegen: comma-separated from "
+                          f"{','.join(allbench.LAYERS)}, or none (default {','.join(allbench.DEFAULT_LAYERS)}; "
+                          "soak only when named)")
+    sub.add_argument("--soak-minutes", type=number(float, above=0, high=7 * 24 * 60), default=30.0,
+                     help="minutes of the soak layer (default 30)")
+    sub.add_argument("--short-layers", action="store_true",
+                     help="the quick versions of stress and sweep, 5-second soak windows (a first look, CI)")
     sub.add_argument("--no-pipeline", action="store_true", help="evaluate in the foreground (no overlap)")
     sub.add_argument("--judge", metavar="PROFILE",
                      help="profile id (or URL) of the model that scores rubric-judged scenarios (must be up)")

@@ -132,13 +132,15 @@ class PromptLength(BaseModel):
 
 
 class ConcurrencyLevel(BaseModel):
-    """k simultaneous streams."""
+    """k simultaneous streams, measured ``repeats`` times: ``aggregate_tps`` is the median of the repeats."""
 
     streams: int
     wall_s: float
     completion_tokens: int
     aggregate_tps: float | None
     runs: list[StreamRun]
+    repeats: int = 1
+    aggregate_spread: Spread | None = Field(default=None, description="aggregate tok/s over the repeats")
 
 
 class BenchSettings(BaseModel):
@@ -151,6 +153,7 @@ class BenchSettings(BaseModel):
     prompt_lengths_tokens: list[int] = Field(default_factory=lambda: [256, 1024])
     prompt_runs: int = Field(default=3, ge=1)
     concurrency_levels: list[int] = Field(default_factory=lambda: [1, 2, 4])
+    concurrency_repeats: int = Field(default=3, ge=1, description="times each concurrency level is measured")
     slots: int | None = Field(default=None, ge=1, description="server slots when /props cannot tell")
     timeout_s: float = Field(default=120, gt=0, description="longest silence allowed within one request")
     temperature: float = 0.0
@@ -298,8 +301,8 @@ def _measure_prompt_length(bench: _Bench, target_tokens: int, runs: int) -> Prom
                         pp_source="server timings" if use_server else "client ttft")
 
 
-def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int) -> ConcurrencyLevel:
-    """Start k streams together (a barrier releases them at once) and sum their tokens."""
+def _concurrent_once(bench: _Bench, streams: int, max_tokens: int) -> tuple[float, int, list[StreamRun]]:
+    """Start k streams together (a barrier releases them at once): (wall, tokens, runs)."""
     barrier = threading.Barrier(streams)
 
     def one(_: int) -> tuple[StreamRun, StreamResult]:
@@ -310,10 +313,49 @@ def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int) -> Concur
         results = list(pool.map(one, range(streams)))
     first_start = min(raw.started_s for _, raw in results)
     last_end = max(raw.ended_s for _, raw in results)
-    tokens = sum(run.completion_tokens for run, _ in results)
-    wall = last_end - first_start
-    return ConcurrencyLevel(streams=streams, wall_s=wall, completion_tokens=tokens,
-                            aggregate_tps=tokens / wall if wall > 0 else None, runs=[run for run, _ in results])
+    return last_end - first_start, sum(run.completion_tokens for run, _ in results), [run for run, _ in results]
+
+
+def _measure_concurrency(bench: _Bench, streams: int, max_tokens: int, repeats: int) -> ConcurrencyLevel:
+    """k streams at once, ``repeats`` times; the aggregate is their median, with its spread."""
+    walls, tokens, rates, runs = [], [], [], []
+    for _ in range(repeats):
+        wall, count, level_runs = _concurrent_once(bench, streams, max_tokens)
+        walls.append(wall)
+        tokens.append(count)
+        rates.append(count / wall if wall > 0 else None)
+        runs += level_runs
+    spread = Spread.of(rates)
+    return ConcurrencyLevel(streams=streams, wall_s=statistics.median(walls), completion_tokens=sum(tokens),
+                            aggregate_tps=spread.median if spread else None, runs=runs, repeats=repeats,
+                            aggregate_spread=spread)
+
+
+def consistency_notes(wall_tps: Spread | None, concurrency: list[ConcurrencyLevel]) -> list[str]:
+    """Say so when one stream's aggregate disagrees with the single-stream runs measuring the same thing.
+
+    Both are completion tokens over the whole request's wall time, one request at a time; a ratio
+    beyond ``UNSTABLE_RATIO`` means the machine was busy during one of them, not that the server
+    has two speeds.
+    """
+    one = next((level for level in concurrency if level.streams == 1), None)
+    if wall_tps is None or one is None or not one.aggregate_tps:
+        return []
+    ratio = max(wall_tps.median, one.aggregate_tps) / min(wall_tps.median, one.aggregate_tps)
+    if ratio <= UNSTABLE_RATIO:
+        return []
+    return [f"UNSTABLE: aggregate tok/s at 1 stream ({one.aggregate_tps:.1f}) and the single-stream runs' wall "
+            f"tok/s ({wall_tps.median:.1f}) measure the same thing but differ {ratio:.1f}x: the machine was busy "
+            "during one of them; rerun with more --runs on a quiet machine"]
+
+
+def unstable_figures(result: ThroughputResult) -> list[str]:
+    """Names of the figures whose runs disagree by more than ``UNSTABLE_RATIO``."""
+    named: list[tuple[str, Spread | None]] = [("TTFT", result.ttft_s), ("decode tok/s", result.decode_tps),
+                                              ("wall tok/s", result.wall_tps)]
+    named += [(f"pp tok/s @ ~{pp.target_tokens}", pp.pp_tps) for pp in result.prompt_processing]
+    named += [(f"aggregate tok/s x {level.streams}", level.aggregate_spread) for level in result.concurrency]
+    return [name for name, spread in named if spread is not None and spread.unstable]
 
 
 # ---------------------------------------------------------------- the bench
@@ -380,7 +422,8 @@ def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model:
             concurrency = []
             for k in levels:
                 log(f"concurrency {k} stream(s)")
-                concurrency.append(_measure_concurrency(bench, k, max_tokens))
+                concurrency.append(_measure_concurrency(bench, k, max_tokens,
+                                                        min(settings.concurrency_repeats, settings.runs)))
     finally:
         if own:
             client.close()
@@ -388,6 +431,7 @@ def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model:
         load_time_note = "not measured (the bench did not start the server)"
     if not ignore_eos:
         notes.append("ignore_eos not sent (server support unknown): runs may stop early at EOS")
+    notes += consistency_notes(Spread.of([r.wall_tps for r in runs]), concurrency)
     return ThroughputResult(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), endpoint=client.display_url, model=model,
         profile=profile_id, server_kind="llama.cpp" if info.is_llama_cpp else "openai-compatible",
@@ -422,7 +466,8 @@ def format_result(result: ThroughputResult) -> str:
         size = f"{tokens.median:.0f}" if tokens else f"~{pp.target_tokens}"
         rows.append([f"pp tok/s @ {size} tok", f"{_fmt_spread(pp.pp_tps)}  [{pp.pp_source}]"])
     for level in result.concurrency:
-        rows.append([f"aggregate tok/s × {level.streams}", _fmt(level.aggregate_tps)])
+        shown = _fmt_spread(level.aggregate_spread) if level.aggregate_spread else _fmt(level.aggregate_tps)
+        rows.append([f"aggregate tok/s × {level.streams}", shown])
     rows.append(["peak VRAM (MiB)", _fmt(result.vram_peak_mib, digits=0) if result.vram_peak_mib is not None
                  else f"n/a: {result.vram_note}"])
     rows.append(["load time (s)", _fmt(result.load_time_s) if result.load_time_s is not None
@@ -431,6 +476,9 @@ def format_result(result: ThroughputResult) -> str:
             f"ignore_eos {'sent' if result.ignore_eos_sent else 'not sent'}, slots {result.slots}")
     lines = [head, tabulate(rows, headers=["metric", "median (min–max)"], disable_numparse=True)]
     lines += [f"note: {note}" for note in result.notes]
+    if unstable := unstable_figures(result):
+        lines.append(f"UNSTABLE: {', '.join(unstable)} — runs disagree by more than {UNSTABLE_RATIO:g}x (max/min); "
+                     "raise --runs or bench on a quiet machine")
     return "\n".join(lines)
 
 

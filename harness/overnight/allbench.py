@@ -8,8 +8,10 @@ and its result JSON (``verify.json``, ``throughput.json``, ...). What the run ra
 profiles, compose .env, image ids, model checksums, harness commit) is recorded in the
 manifest when the run starts.
 
-Per profile: env → up → verify (hard gate) → throughput → packs → codegen → down →
-evaluate. ``evaluate`` (sandboxed, CPU-only) runs on a background worker so that the next
+Per profile: env → up → verify (hard gate) → verify-full → stress → throughput → sweep →
+packs → codegen → soak → down → evaluate. verify-full, stress, sweep and soak are the optional
+layers (``--layers``; soak is off unless asked for: it takes half an hour by default).
+``evaluate`` (sandboxed, CPU-only) runs on a background worker so that the next
 profile's server loads and generates meanwhile; the manifest's timestamps show the overlap.
 Between server steps the server's liveness is checked, so a dead engine is reported as
 such rather than as a quality failure.
@@ -63,11 +65,15 @@ from harness.serving import rigs
 from harness.serving.engines import engine_spec, health_url
 from harness.serving.profiles import ENDPOINT_OVERRIDES_ENV, Profile, get_profile
 
-SERVER_STEPS = ("verify", "throughput", "packs", "codegen")
+SERVER_STEPS = ("verify", "verify-full", "stress", "throughput", "sweep", "packs", "codegen", "soak")
+LAYERS = ("verify-full", "stress", "sweep", "soak")  # the steps --layers chooses from
+DEFAULT_LAYERS = ("verify-full", "stress", "sweep")  # soak only when asked: it is long by design
+SOAK_MARGIN_S = 900.0  # beyond the soak's own minutes: a fresh-mode restart, the last window's requests
 DOWN_TIMEOUT_S = 600.0  # compose down against an engine that stopped answering must not hold a rig's lane
 UP_MARGIN_S = 600.0  # beyond the profile's own health timeout: pulls, container creation
 MAX_DETAIL_CHARS = 300
-STEP_NAMES = ("env", "up", "verify", "throughput", "packs", "codegen", "down", "evaluate")
+STEP_NAMES = ("env", "up", "verify", "verify-full", "stress", "throughput", "sweep", "packs", "codegen", "soak",
+              "down", "evaluate")
 _echo_lock = threading.Lock()
 
 
@@ -81,10 +87,14 @@ class BenchOptions:
     throughput_runs: int = 5
     pipeline: bool = True
     judge: str | None = None  # profile id or URL of the rubric judge
+    layers: tuple[str, ...] = DEFAULT_LAYERS  # which of LAYERS run
+    soak_minutes: float = 30.0
+    short_layers: bool = False  # the layers' quick versions (CI, a first look)
 
-    def as_dict(self) -> dict[str, str | int | bool | None]:
+    def as_dict(self) -> dict[str, str | int | float | bool | None]:
         return {"packs": self.packs, "datasets": ",".join(self.datasets), "evalplus_limit": self.evalplus_limit,
-                "throughput_runs": self.throughput_runs, "pipeline": self.pipeline, "judge": self.judge}
+                "throughput_runs": self.throughput_runs, "pipeline": self.pipeline, "judge": self.judge,
+                "layers": ",".join(self.layers), "soak_minutes": self.soak_minutes, "short_layers": self.short_layers}
 
 
 @dataclass
@@ -118,6 +128,9 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
         return [harness + [step, pid, *conf]]
     if step == "verify":
         return [harness + ["verify", pid, *conf, "--save-json", str(out / "verify.json")]]
+    if step in LAYERS:
+        return None if step not in opts.layers else [harness + layer_argv(step, opts) + [pid, *conf, "--save-json",
+                                                                                        str(out / f"{step}.json")]]
     if step == "throughput":
         if opts.throughput_runs <= 0:
             return None
@@ -143,6 +156,19 @@ def step_argv(step: str, ctx: _ProfileContext) -> list[list[str]] | None:
         return [harness + ["evaluate", "--dataset", ds, "--samples", str(out / "evalplus" / ds / f"{ds}.jsonl")]
                 for ds in opts.datasets]
     raise ValueError(f"unknown step {step}")
+
+
+def layer_argv(step: str, opts: BenchOptions) -> list[str]:
+    """The verb and options of one layer step (before the profile argument)."""
+    short = opts.short_layers
+    if step == "stress":
+        return ["stress", *(["--quick"] if short else [])]
+    if step == "sweep":
+        return ["sweep", *(["--concurrency", "1,2", "--rates", "1", "--requests-per-point", "3", "--max-tokens", "16",
+                            "--no-overhead-check"] if short else [])]
+    if step == "soak":
+        return ["soak", "--minutes", f"{opts.soak_minutes:g}", *(["--window-s", "5"] if short else [])]
+    return [step]
 
 
 def _run_logged(argv: list[str], log_path: Path, *, echo_prefix: str | None, outcome_path: Path,
@@ -260,7 +286,8 @@ def _run_step(store: ManifestStore, record: ProfileRecord, step: StepRecord, ctx
     prefix = None if background else f"  [{ctx.profile.id}:{step.name}]"
     started = time.monotonic()
     exit_code = 0
-    timeout_s = {"up": ctx.profile.health_timeout_s + UP_MARGIN_S, "down": DOWN_TIMEOUT_S}.get(step.name)
+    timeout_s = {"up": ctx.profile.health_timeout_s + UP_MARGIN_S, "down": DOWN_TIMEOUT_S,
+                 "soak": ctx.options.soak_minutes * 60 + SOAK_MARGIN_S}.get(step.name)
     extra_env = {ENDPOINT_OVERRIDES_ENV: json.dumps({ctx.profile.id: ctx.endpoint})} if ctx.endpoint else None
     for argv in commands:
         exit_code = _run_logged(argv, log_path, echo_prefix=prefix, outcome_path=outcome_path, extra_env=extra_env,
@@ -331,7 +358,8 @@ def _run_profile_steps(store: ManifestStore, record: ProfileRecord, ctx: _Profil
     if not _run_step(store, record, record.step("env"), ctx):
         _fail_profile(store, record, "profile invalid: " + record.step("env").detail, skip_from="up")
         return
-    server_work_left = any(record.step(n).status != StepStatus.done for n in SERVER_STEPS)
+    server_work_left = any(record.step(n).status != StepStatus.done and step_argv(n, ctx) is not None
+                           for n in SERVER_STEPS)
     if server_work_left:
         record.step("up").status = StepStatus.pending  # a resumed run must bring the server back
         if not _run_step(store, record, record.step("up"), ctx):
@@ -465,6 +493,10 @@ def run_all(config_path: Path, profile_ids: list[str], run_dir: Path, options: B
     if manifest_path.is_file():
         store = ManifestStore.load(manifest_path)
         known = {p.profile for p in store.manifest.profiles}
+        for record in store.manifest.profiles:  # a run from an older harness lacks the newer steps
+            have = {s.name: s for s in record.steps}
+            record.steps = [have.get(n) or StepRecord(name=n) for n in STEP_NAMES] + \
+                [s for s in record.steps if s.name not in STEP_NAMES]
         store.manifest.profiles += [ProfileRecord(profile=p, steps=[StepRecord(name=n) for n in STEP_NAMES])
                                     for p in profile_ids if p not in known]
         store.manifest.resumed_at.append(utc_now())

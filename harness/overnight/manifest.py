@@ -104,7 +104,7 @@ class Manifest(BaseModel):
     schema_version: int = MANIFEST_SCHEMA_VERSION
     run_id: str
     config: str
-    options: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    options: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     pipelined: bool = True
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.endpoint.throughput import ThroughputResult
+from harness.endpoint.throughput import PromptLength, ThroughputResult, unstable_figures
 from harness.endpoint.verify import VerifyResult
 from harness.errors import HarnessError
 from harness.evalplus.results import EvalRunResult
@@ -82,8 +82,7 @@ def throughput_view(path: Path) -> ThroughputView:
     result = ThroughputResult.model_validate_json(path.read_text(encoding="utf-8"))
     pp = {}
     for length in result.prompt_processing:
-        label = f"~{length.target_tokens} prompt tokens ({length.pp_source})"
-        pp[label] = length.pp_tps.median if length.pp_tps else None
+        pp[_pp_label(length)] = length.pp_tps.median if length.pp_tps else None
     return ThroughputView(
         ttft_ms=result.ttft_s.median * 1000 if result.ttft_s else None,
         decode_tps=result.decode_tps.median if result.decode_tps else None,
@@ -92,7 +91,27 @@ def throughput_view(path: Path) -> ThroughputView:
         concurrency_tps={str(level.streams): level.aggregate_tps for level in result.concurrency},
         early_stops=result.stopped_early_runs, runs=len(result.runs),
         load_s=result.load_time_s, vram_peak_mib=result.vram_peak_mib,
-        vram_note=result.vram_note or "", notes=result.notes)
+        vram_note=result.vram_note or "", notes=result.notes, spreads=_spreads(result),
+        unstable=unstable_figures(result))
+
+
+def _pp_label(length: PromptLength) -> str:
+    return f"~{length.target_tokens} prompt tokens ({length.pp_source})"
+
+
+def _spreads(result: ThroughputResult) -> dict[str, str]:
+    """Each measure's median (min–max) over its runs, as the throughput table shows it."""
+    spreads = {"ttft": result.ttft_s.model_copy(update={k: getattr(result.ttft_s, k) * 1000 for k in
+                                                        ("median", "min", "max")}).text(0) if result.ttft_s else "",
+               "decode": result.decode_tps.text() if result.decode_tps else "",
+               "wall": result.wall_tps.text() if result.wall_tps else ""}
+    for length in result.prompt_processing:
+        if length.pp_tps:
+            spreads[_pp_label(length)] = length.pp_tps.text()
+    for level in result.concurrency:
+        if level.aggregate_spread:
+            spreads[f"streams:{level.streams}"] = level.aggregate_spread.text()
+    return {key: text for key, text in spreads.items() if text}
 
 
 def pack_rows(result: RunResult) -> list[PackRow]:

@@ -85,6 +85,49 @@ class ThroughputView(BaseModel):
     vram_peak_mib: float | None = None
     vram_note: str = ""
     notes: list[str] = Field(default_factory=list)  # e.g. measured over the network, clamped lengths
+    spreads: dict[str, str] = Field(default_factory=dict)  # measure -> "median (min–max)", UNSTABLE marked
+    unstable: list[str] = Field(default_factory=list)  # measures whose runs disagree beyond the margin
+    gpu: list[str] = Field(default_factory=list)  # GPU telemetry lines (power, J/token, clocks, throttling)
+
+
+class TableView(BaseModel):
+    """A table as cells, laid out by both templates (markdown and HTML)."""
+
+    headers: list[str]
+    rows: list[list[str]] = Field(default_factory=list)
+
+
+class ChartSeries(BaseModel):
+    label: str
+    points: list[tuple[float, float]] = Field(default_factory=list)  # (x, y) in data units
+
+
+class LineChartView(BaseModel):
+    """A line chart as data (sweep: throughput against latency; soak: figures over time)."""
+
+    chart_id: str
+    title: str
+    x_label: str
+    y_label: str
+    series: list[ChartSeries] = Field(default_factory=list)
+
+
+class NeedleCellView(BaseModel):
+    depth_pct: float
+    fill_pct: float
+    passed: bool
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    error: str = ""
+
+
+class LayerView(BaseModel):
+    """One server layer of a profile (stress, sweep, soak) as the report shows it: lines, a table, charts."""
+
+    lines: list[str] = Field(default_factory=list)  # the headline facts, one sentence each
+    table: TableView | None = None
+    charts: list[LineChartView] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
 class VerifyRow(BaseModel):
@@ -94,6 +137,14 @@ class VerifyRow(BaseModel):
     check: str
     passed: bool
     detail: str = ""
+
+
+class StressView(LayerView):
+    depths: list[float] = Field(default_factory=list)
+    fills: list[float] = Field(default_factory=list)
+    cells: list[NeedleCellView] = Field(default_factory=list)
+    probes: list[VerifyRow] = Field(default_factory=list)
+    log_tail: list[str] = Field(default_factory=list)  # the server's last lines when it died
 
 
 NOT_RECORDED = "not recorded"
@@ -172,7 +223,11 @@ class ProfileReport(BaseModel):
     steps: list[tuple[str, str, float | None, str]] = Field(default_factory=list)  # name, status, seconds, detail
     provenance: dict[str, str] = Field(default_factory=dict)  # from the manifest's record, never today's config
     verify: list[VerifyRow] = Field(default_factory=list)
+    verify_full: list[VerifyRow] = Field(default_factory=list)
+    stress: StressView | None = None
     throughput: ThroughputView | None = None
+    sweep: LayerView | None = None
+    soak: LayerView | None = None
     packs: list[PackRow] = Field(default_factory=list)
     failure_breakdown: dict[str, int] = Field(default_factory=dict)
     agent_health: list[AgentHealthRow] = Field(default_factory=list)

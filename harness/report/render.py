@@ -15,7 +15,7 @@ import jinja2
 from tabulate import tabulate
 
 from harness.files import write_text_atomic
-from harness.report.model import Interval, ProfileReport, Report, Tradeoff
+from harness.report.model import Interval, LineChartView, ProfileReport, Report, StressView, Tradeoff
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 REFERENCE_CHART_MODELS = 6
@@ -55,12 +55,15 @@ def _throughput_rows(p: ProfileReport) -> list[tuple[str, str]]:
     tp = p.throughput
     if tp is None:
         return []
-    rows = [("Time to first token (median)", _fmt(tp.ttft_ms, "{:.0f} ms")),
-            ("Decode tokens/s (median)", _fmt(tp.decode_tps)),
-            ("Wall tokens/s (median)", _fmt(tp.wall_tps))]
-    rows += [(f"Prompt processing tokens/s, {label}", _fmt(value)) for label, value in tp.pp_tps.items()]
-    rows += [(f"Aggregate tokens/s at {streams} stream(s)", _fmt(value))
+    spread = tp.spreads  # median (min–max) where the result has the runs; older results: the median
+    rows = [("Time to first token ms, median (min–max)", spread.get("ttft") or _fmt(tp.ttft_ms, "{:.0f}")),
+            ("Decode tokens/s, median (min–max)", spread.get("decode") or _fmt(tp.decode_tps)),
+            ("Wall tokens/s, median (min–max)", spread.get("wall") or _fmt(tp.wall_tps))]
+    rows += [(f"Prompt processing tokens/s, {label}", spread.get(label) or _fmt(value))
+             for label, value in tp.pp_tps.items()]
+    rows += [(f"Aggregate tokens/s at {streams} stream(s)", spread.get(f"streams:{streams}") or _fmt(value))
              for streams, value in tp.concurrency_tps.items()]
+    rows += [("GPU", line) for line in tp.gpu]
     rows += [("Measured runs / stopped early", f"{tp.runs} / {tp.early_stops}"),
              ("Model load time (up → healthy)", _fmt(tp.load_s, "{:.1f} s")),
              ("Peak VRAM", _fmt(tp.vram_peak_mib, "{:.0f} MiB") + (f" ({tp.vram_note})" if tp.vram_note else ""))]
@@ -162,6 +165,127 @@ def scatter(chart: Tradeoff) -> Scatter | None:
                    points=dots, front=" ".join(f"{d.cx},{d.cy}" for d in front))
 
 
+# The layers' line charts and the needle grid, in SVG user units.
+LINE_W, LINE_H = 700, 320
+LINE_LEFT, LINE_RIGHT, LINE_TOP, LINE_BOTTOM = 64, 170, 16, 44
+PALETTE = ("#0969da", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#57606a")
+NEEDLE_CELL_W, NEEDLE_CELL_H, NEEDLE_LEFT, NEEDLE_TOP = 110, 38, 90, 30
+
+
+@dataclass
+class _Line:
+    label: str
+    color: str
+    points: str  # SVG polyline points
+    dots: list[tuple[float, float, str]]  # cx, cy, tooltip
+    legend_y: float
+
+
+@dataclass
+class LineChart:
+    """A layer's line chart as the template draws it."""
+
+    chart_id: str
+    title: str
+    x_label: str
+    y_label: str
+    w: int
+    h: int
+    left: float
+    top: float
+    right: float
+    bottom: float
+    x_ticks: list[tuple[float, str]]
+    y_ticks: list[tuple[float, str]]
+    lines: list[_Line]
+
+
+def _axis(low: float, high: float) -> tuple[float, float, float]:
+    """(start, end, step) of an axis from 0 (or below, for negative data) to past the data's top."""
+    low, high = min(0.0, low), max(high, low + 1e-9)
+    step = _nice_step((high - low) * 1.05 or 1.0)
+    return step * math.floor(low / step), step * math.ceil(high * 1.05 / step) or step, step
+
+
+def line_chart(view: LineChartView) -> LineChart | None:
+    """Geometry of a line chart (None when no series has a point): one polyline and legend entry per series."""
+    points = [pt for series in view.series for pt in series.points]
+    if not points:
+        return None
+    x0, x1, x_step = _axis(min(x for x, _ in points), max(x for x, _ in points))
+    y0, y1, y_step = _axis(min(y for _, y in points), max(y for _, y in points))
+    left, top = LINE_LEFT, LINE_TOP
+    right, bottom = LINE_W - LINE_RIGHT, LINE_H - LINE_BOTTOM
+
+    def sx(value: float) -> float:
+        return round(left + (value - x0) / (x1 - x0) * (right - left), 1)
+
+    def sy(value: float) -> float:
+        return round(bottom - (value - y0) / (y1 - y0) * (bottom - top), 1)
+
+    lines = []
+    for i, series in enumerate(s for s in view.series if s.points):
+        dots = [(sx(x), sy(y), f"{series.label}: {x:.4g} {view.x_label}, {y:.4g} {view.y_label}")
+                for x, y in series.points]
+        lines.append(_Line(label=series.label, color=PALETTE[i % len(PALETTE)],
+                           points=" ".join(f"{cx},{cy}" for cx, cy, _ in dots), dots=dots, legend_y=top + 8 + i * 18))
+    ticks = [(x0 + i * x_step) for i in range(int(round((x1 - x0) / x_step)) + 1)]
+    y_ticks = [(y0 + i * y_step) for i in range(int(round((y1 - y0) / y_step)) + 1)]
+    return LineChart(chart_id=view.chart_id, title=view.title, x_label=view.x_label, y_label=view.y_label,
+                     w=LINE_W, h=LINE_H, left=left, top=top, right=right, bottom=bottom,
+                     x_ticks=[(sx(v), f"{v:g}") for v in ticks], y_ticks=[(sy(v), f"{v:g}") for v in y_ticks],
+                     lines=lines)
+
+
+@dataclass
+class _NeedleBox:
+    x: float
+    y: float
+    passed: bool
+    text: str
+    title: str
+
+
+@dataclass
+class NeedleGrid:
+    """The needle-in-a-haystack grid: rows are depths, columns fills of the context."""
+
+    w: int
+    h: int
+    rows: list[tuple[float, str]]  # y of the row's label, label
+    columns: list[tuple[float, str]]
+    boxes: list[_NeedleBox]
+    cell_w: int = NEEDLE_CELL_W
+    cell_h: int = NEEDLE_CELL_H
+
+
+def needle_grid(view: StressView) -> NeedleGrid | None:
+    if not view.cells:
+        return None
+    depths, fills = sorted(view.depths), sorted(view.fills)
+    boxes = []
+    for cell in view.cells:
+        x = NEEDLE_LEFT + fills.index(cell.fill_pct) * NEEDLE_CELL_W
+        y = NEEDLE_TOP + depths.index(cell.depth_pct) * NEEDLE_CELL_H
+        latency = f" {cell.latency_s:.1f} s" if cell.latency_s is not None else ""
+        text = ("found" if cell.passed else "error" if cell.error else "missed") + latency
+        title = (f"depth {cell.depth_pct:g}%, fill {cell.fill_pct:g}%: {text}"
+                 + (f", {cell.prompt_tokens} prompt tokens" if cell.prompt_tokens else "")
+                 + (f"; {cell.error}" if cell.error else ""))
+        boxes.append(_NeedleBox(x=x, y=y, passed=cell.passed, text=text, title=title))
+    return NeedleGrid(w=NEEDLE_LEFT + len(fills) * NEEDLE_CELL_W + 10, h=NEEDLE_TOP + len(depths) * NEEDLE_CELL_H + 10,
+                      rows=[(NEEDLE_TOP + i * NEEDLE_CELL_H + NEEDLE_CELL_H / 2 + 4, f"depth {d:g}%")
+                            for i, d in enumerate(depths)],
+                      columns=[(NEEDLE_LEFT + i * NEEDLE_CELL_W + NEEDLE_CELL_W / 2, f"fill {f:g}%")
+                               for i, f in enumerate(fills)],
+                      boxes=boxes)
+
+
+def _layer_charts(p: ProfileReport) -> list[LineChart]:
+    views = [c for layer in (p.sweep, p.soak) if layer is not None for c in layer.charts]
+    return [chart for chart in map(line_chart, views) if chart is not None]
+
+
 def _context(report: Report) -> dict:
     references = [[ref.model, _fmt(ref.humaneval_plus), _fmt(ref.mbpp_plus), ref.source] for ref in report.references]
     for p in report.profiles:
@@ -200,6 +324,12 @@ def _context(report: Report) -> dict:
                                    e.truncated, e.recovered, _fmt(e.min_time_limit_s, "{:g}")] for e in p.evalplus]
                       for p in report.profiles},
         "throughput_rows": {p.profile: _throughput_rows(p) for p in report.profiles},
+        "verify_full_rows": {p.profile: [[v.kind, v.check, "PASS" if v.passed else "FAIL", v.detail]
+                                         for v in p.verify_full] for p in report.profiles},
+        "stress_probe_rows": {p.profile: [[v.kind, v.check, "PASS" if v.passed else "FAIL", v.detail]
+                                          for v in (p.stress.probes if p.stress else [])] for p in report.profiles},
+        "needle_grids": {p.profile: needle_grid(p.stress) if p.stress else None for p in report.profiles},
+        "layer_charts": {p.profile: {c.chart_id: c for c in _layer_charts(p)} for p in report.profiles},
         "verify_rows": {p.profile: [[v.kind, v.check, "PASS" if v.passed else "FAIL", v.detail] for v in p.verify]
                         for p in report.profiles},
         "step_rows": {p.profile: [[name, status, _fmt(seconds) if seconds is not None else "", detail]

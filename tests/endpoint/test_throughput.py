@@ -86,7 +86,9 @@ def test_ttft_and_decode_match_scripted_timing(scripted):
     url = scripted(script)
     result = run_bench(url, BenchSettings(runs=3, warmup_runs=1, max_tokens=41, prompt_lengths_tokens=[],
                                           concurrency_levels=[1]))
-    assert len(result.runs) == 3 and len(script.requests) == 1 + 3 + 1  # warmup, runs, one concurrency stream
+    # warmup, runs, the one-stream concurrency level measured min(runs, 3) times
+    assert len(result.runs) == 3 and len(script.requests) == 1 + 3 + 3
+    assert result.concurrency[0].repeats == 3 and result.concurrency[0].aggregate_spread.n == 3
     assert result.ttft_s.median == pytest.approx(0.15, abs=0.04)
     assert result.decode_tps.median == pytest.approx(100.0, rel=0.15)  # 40 tokens after the first in 0.40 s
     assert result.wall_tps.median == pytest.approx(41 / 0.55, rel=0.15)
@@ -233,3 +235,17 @@ def test_real_llama_server(embedded_server):
     # Our wall-clock decode rate and llama.cpp's own figure describe the same generation.
     server_rate = result.runs[0].server_timings["predicted_per_second"]
     assert result.runs[0].decode_tps == pytest.approx(server_rate, rel=0.5)
+
+
+def test_unstable_figures_are_marked_and_a_busy_one_stream_aggregate_is_called_out():
+    from harness.endpoint.throughput import ConcurrencyLevel, Spread, consistency_notes
+
+    steady, noisy = Spread.of([170, 171, 169, 172]), Spread.of([171, 14, 170, 168, 172])
+    assert not steady.unstable and noisy.unstable
+    assert "UNSTABLE" in noisy.text() and "UNSTABLE" not in steady.text()
+    assert Spread.of([5.0]).unstable is False  # one run cannot disagree with itself
+    one = ConcurrencyLevel(streams=1, wall_s=1, completion_tokens=58, aggregate_tps=58, runs=[])
+    [note] = consistency_notes(Spread.of([171, 170]), [one])
+    assert "58.0" in note and "170.5" in note and "2.9x" in note and "UNSTABLE" in note
+    agreeing = one.model_copy(update={"aggregate_tps": 160})
+    assert consistency_notes(Spread.of([171, 170]), [agreeing]) == []

@@ -51,7 +51,7 @@ def test_an_openai_compatible_api_profile_runs_without_compose_and_the_spend_gua
 
         env = {**os.environ, "BW_ROUTER_KEY": "sk-or-test"}
         argv = ["run-bench", "bench-api", "--results-dir", str(results), "--run-id", "api", "--packs",
-                PACK_SCENARIOS, "--datasets", "", "--throughput-runs", "1"]
+                PACK_SCENARIOS, "--datasets", "", "--throughput-runs", "1", "--layers", "none"]
         stopped = _harness(*argv, "--config", str(conf(60)), env=env)
         first = _manifest(results, "api")
         first_report = (results / "REPORT.md").read_text()
@@ -93,7 +93,7 @@ def test_an_anthropic_profile_benchmarks_end_to_end_with_sandboxed_evaluation(wr
                           "MODEL_ID=claude-test\nAPI_KEY_ENV=BW_ANTHROPIC_TEST_KEY\n")
         done = _harness("run-bench", "bench-claude", "--config", str(conf), "--results-dir", str(results),
                         "--run-id", "claude", "--packs", "instructfollow-15/words-exact-12", "--datasets",
-                        "humaneval", "--evalplus-limit", "1", "--throughput-runs", "1",
+                        "humaneval", "--evalplus-limit", "1", "--throughput-runs", "1", "--layers", "none",
                         env={**os.environ, "BW_ANTHROPIC_TEST_KEY": "sk-ant-test"})
         wires = {r.wire for r in server.requests if r.wire}
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -119,7 +119,7 @@ def test_local_and_api_profiles_compare_on_the_same_agent_pack_in_one_report_tab
                           "MODEL_ID=claude-test\nAPI_KEY_ENV=BW_ANTHROPIC_TEST_KEY\nPRICE_IN_PER_MTOK=3\n"
                           "PRICE_OUT_PER_MTOK=15\n")
         done = _harness("all-bench", "--config", str(conf), "--results-dir", str(results), "--run-id", "cmp",
-                        "--packs", "agent-20", "--datasets", "", "--throughput-runs", "1",
+                        "--packs", "agent-20", "--datasets", "", "--throughput-runs", "1", "--layers", "none",
                         env={**os.environ, "BW_LOCAL_KEY": "sk-ant-test", "BW_ANTHROPIC_TEST_KEY": "sk-ant-test"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = (results / "REPORT.md").read_text().partition("### Agent packs across profiles")[2].partition("\n## ")[0]

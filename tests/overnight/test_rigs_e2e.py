@@ -54,7 +54,7 @@ PORT={free_port()}
 
 def _all_bench(conf: Path, results: Path) -> list[str]:
     return [sys.executable, "-m", "harness", "all-bench", "--config", str(conf), "--results-dir", str(results),
-            "--run-id", "rigs", "--packs", PACK, "--datasets", "", "--throughput-runs", "0"]
+            "--run-id", "rigs", "--packs", PACK, "--datasets", "", "--throughput-runs", "0", "--layers", "none"]
 
 
 def _manifest(results: Path) -> dict:

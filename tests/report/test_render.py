@@ -43,7 +43,7 @@ def test_markdown_summary_and_sections_carry_the_result_numbers(run_dir):
         assert cells[1:3] == [pack["version"], f"{pack['passed']}/{pack['total']}"]
         assert float(cells[4]) == round(pack["mean_score"], 1)
     throughput = read_json(run_dir / PROFILE / "throughput.json")
-    assert "| Decode tokens/s (median) " in section and f" {numbers['decode']} " in section
+    assert "| Decode tokens/s, median (min–max) " in section and f" {numbers['decode']} " in section
     assert f" {numbers['wall']} " in section
     for level in throughput["concurrency"]:
         line = next(x for x in section.splitlines() if f"at {level['streams']} stream(s)" in x)

@@ -245,6 +245,21 @@ class EndpointClient:
         except httpx.HTTPError as exc:
             raise EndpointError(f"{self.display_url}{path}: unreachable ({self._describe(exc)})") from exc
 
+    def post(self, path: str, *, json: Any = None, content: bytes | None = None,
+             headers: dict[str, str] | None = None, timeout_s: float | None = None) -> httpx.Response:
+        """POST to a server-root path (``/tokenize``; a deliberately malformed body) with auth, no retries.
+
+        Raises only on transport failure: the status and body are the caller's evidence.
+        """
+        limit_s = timeout_s if timeout_s is not None else self.timeout_s
+        try:
+            return self._http.post(
+                self.base_url + path, json=json, content=content, headers=headers,
+                timeout=httpx.Timeout(limit_s, connect=min(limit_s, self.connect_timeout_s)),
+            )
+        except httpx.HTTPError as exc:
+            raise EndpointError(f"{self.display_url}{path}: unreachable ({self._describe(exc)})") from exc
+
     def probe(self) -> ServerInfo:
         """Learn the models, slots, template and health of the endpoint; cached on ``self.info``."""
         url = f"{self.display_url}/v1/models"

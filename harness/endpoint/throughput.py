@@ -40,12 +40,13 @@ from pydantic import BaseModel, Field
 from tabulate import tabulate
 
 from harness.endpoint.client import EndpointClient, StreamResult
-from harness.endpoint.telemetry import VramSampler
+from harness.endpoint.telemetry import GpuSampler, GpuTelemetry, gpu_lines
 from harness.files import write_text_atomic
 
 SCHEMA_VERSION: Final = 1
 MIN_DECODE_TOKENS = 8  # tokens after the first one
 MIN_DECODE_WINDOW_S = 0.050
+GPU_INTERVAL_S = 0.5  # nvidia-smi polls: a decode phase of a few seconds still gets several samples
 CTX_MARGIN_TOKENS = 16  # template/BOS slack when clamping prompts to the context
 DECODE_PROMPT = ("Write a long, detailed story about a lighthouse keeper who finds a message in a bottle. "
                  "Describe every room of the lighthouse and every day of the week.")
@@ -186,6 +187,8 @@ class ThroughputResult(BaseModel):
     concurrency: list[ConcurrencyLevel]
     vram_peak_mib: float | None
     vram_note: str | None
+    gpu: GpuTelemetry | None = Field(default=None, description="nvidia-smi over the measured decode runs: power, "
+                                                               "J/token, clocks, throttling (a note without one)")
     load_time_s: float | None
     load_time_note: str | None
     notes: list[str] = Field(default_factory=list)
@@ -396,16 +399,20 @@ def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model:
             max_tokens = max(2, info.n_ctx_per_slot - 128)
             notes.append(f"max_tokens clamped to {max_tokens} by the per-slot context {info.n_ctx_per_slot}")
         bench = _Bench(client, model, settings, ignore_eos, clock)
-        with VramSampler(nvidia_smi, absent_note=vram_absent_note) as vram:
+        origin = clock()
+        with GpuSampler(nvidia_smi, interval_s=GPU_INTERVAL_S, absent_note=vram_absent_note, clock=clock,
+                        origin_s=origin) as sampler:
             for i in range(settings.warmup_runs):
                 log(f"warmup {i + 1}/{settings.warmup_runs}")
                 bench.decode_run(max_tokens)
             runs = []
+            decode_from = clock() - origin
             for i in range(settings.runs):
                 run, _ = bench.decode_run(max_tokens)
                 runs.append(run)
                 log(f"run {i + 1}/{settings.runs}: ttft {_fmt(run.ttft_s, 's', 3)}, "
                     f"decode {_fmt(run.decode_tps, ' tok/s')}, {run.completion_tokens} tokens ({run.finish_reason})")
+            decode_until = clock() - origin
             prompt_lengths = []
             for target in settings.prompt_lengths_tokens:
                 clamped = target
@@ -424,6 +431,13 @@ def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model:
                 log(f"concurrency {k} stream(s)")
                 concurrency.append(_measure_concurrency(bench, k, max_tokens,
                                                         min(settings.concurrency_repeats, settings.runs)))
+        # energy per token over the single-stream decode runs; VRAM peak over the whole bench
+        gpu = sampler.summary(sum(r.completion_tokens for r in runs), since_s=decode_from, until_s=decode_until,
+                              with_series=False)
+        whole = sampler.summary(with_series=False)
+        vram_peak, vram_note = whole.vram_peak_mib, whole.note
+        if vram_peak is not None and vram_note is None:
+            vram_note = f"peak memory.used over all visible GPUs, all processes, sampled every {GPU_INTERVAL_S:g}s"
     finally:
         if own:
             client.close()
@@ -440,7 +454,8 @@ def run_bench(endpoint: EndpointClient | str, settings: BenchSettings, *, model:
         ttft_s=Spread.of([r.ttft_s for r in runs]), decode_tps=Spread.of([r.decode_tps for r in runs]),
         wall_tps=Spread.of([r.wall_tps for r in runs]), stopped_early_runs=sum(r.stopped_early for r in runs),
         decode_na_runs=sum(r.decode_tps is None for r in runs), prompt_processing=prompt_lengths,
-        concurrency=concurrency, vram_peak_mib=vram.peak_mib, vram_note=vram.note, load_time_s=load_time_s,
+        concurrency=concurrency, vram_peak_mib=vram_peak, vram_note=vram_note, gpu=gpu if sampler.command else None,
+        load_time_s=load_time_s,
         load_time_note=load_time_note, notes=notes,
         unfinished_streams=sum(not r.finished for r in runs + [r for level in concurrency for r in level.runs]))
 
@@ -470,6 +485,8 @@ def format_result(result: ThroughputResult) -> str:
         rows.append([f"aggregate tok/s × {level.streams}", shown])
     rows.append(["peak VRAM (MiB)", _fmt(result.vram_peak_mib, digits=0) if result.vram_peak_mib is not None
                  else f"n/a: {result.vram_note}"])
+    if result.gpu is not None:
+        rows += [["GPU (decode runs)", line] for line in gpu_lines(result.gpu)]
     rows.append(["load time (s)", _fmt(result.load_time_s) if result.load_time_s is not None
                  else f"n/a: {result.load_time_note}"])
     head = (f"Throughput {result.model} at {result.endpoint} — {n} runs, max_tokens {result.settings.max_tokens}, "

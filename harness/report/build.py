@@ -3,9 +3,10 @@
 A run directory holds ``manifest.json`` (steps, and what the run ran: harness commit, resolved
 profiles, image ids, model checksums, recorded when the run started) and, per profile,
 ``verify.json`` (verify checks), ``throughput.json`` (throughput bench), ``packs.json``
-(quality packs) and ``evalplus/<dataset>/`` (EvalPlus results). Each adapter reads one typed
-result file; a missing file simply leaves its section out, and an unreadable one is reported
-in the profile's status and reason instead of breaking the whole report.
+(quality packs), ``evalplus/<dataset>/`` (EvalPlus results) and the server layers'
+``verify-full.json``, ``stress.json``, ``sweep.json``, ``soak.json`` (read by ``layers.py``).
+Each adapter reads one typed result file; a missing file simply leaves its section out, and an
+unreadable one is reported in the profile's status and reason instead of breaking the whole report.
 
 Every cross-profile figure names its rig (where the profile's server ran, from the manifest),
 and no figure pools profiles: a point of the quality-versus-speed chart is one profile on one rig.
@@ -16,12 +17,14 @@ length, with the whole length kept so the page can say what it left out.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from harness.endpoint.telemetry import gpu_lines
 from harness.endpoint.throughput import PromptLength, ThroughputResult, unstable_figures
 from harness.endpoint.verify import VerifyResult
 from harness.errors import HarnessError
@@ -38,6 +41,7 @@ from harness.packs.runner import read_result as read_packs_result
 from harness.packs.schema import RunResult, ScenarioResult
 from harness.packs.summary import quality_line
 from harness.packs.thinking import reasoning_notes
+from harness.report import layers
 from harness.report.model import (
     NOT_RECORDED,
     AgentHealthRow,
@@ -92,7 +96,7 @@ def throughput_view(path: Path) -> ThroughputView:
         early_stops=result.stopped_early_runs, runs=len(result.runs),
         load_s=result.load_time_s, vram_peak_mib=result.vram_peak_mib,
         vram_note=result.vram_note or "", notes=result.notes, spreads=_spreads(result),
-        unstable=unstable_figures(result))
+        unstable=unstable_figures(result), gpu=gpu_lines(result.gpu) if result.gpu is not None else [])
 
 
 def _pp_label(length: PromptLength) -> str:
@@ -308,10 +312,18 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+LAYER_ADAPTERS: dict[str, Callable[[Path, str], Any]] = {
+    "verify-full": lambda path, _profile: layers.verify_full_rows(path),
+    "stress": lambda path, _profile: layers.stress_view(path),
+    "sweep": layers.sweep_view,
+    "soak": layers.soak_view,
+}
+
+
 def _missing_results(record: ProfileRecord, out: Path) -> list[str]:
     """Result files a finished step should have left and did not."""
     done = {s.name for s in record.steps if s.status.value == "done"}
-    expected = {"throughput": out / "throughput.json", "packs": out / "packs.json"}
+    expected = {step: out / f"{step}.json" for step in ("throughput", "packs", *LAYER_ADAPTERS)}
     missing = [f"{step} step done but {path.name} is missing" for step, path in expected.items()
                if step in done and not path.is_file()]
     if "evaluate" in done and not any(out.glob("evalplus/*/*.result.json")):
@@ -441,6 +453,13 @@ def profile_report(record: ProfileRecord, run_dir: Path) -> ProfileReport:
             report.throughput = throughput_view(out / "throughput.json")
         except (OSError, ValueError) as exc:
             problems.append(f"throughput.json unreadable: {_first_line(exc)}")
+    for step, read in LAYER_ADAPTERS.items():  # verify-full, stress, sweep, soak: each its own section
+        path = out / f"{step}.json"
+        if path.is_file():
+            try:
+                setattr(report, step.replace("-", "_"), read(path, record.profile))
+            except (OSError, ValueError) as exc:
+                problems.append(f"{path.name} unreadable: {_first_line(exc)}")
     up = next((s for s in record.steps if s.name == "up" and s.seconds is not None), None)
     if report.throughput is not None and report.throughput.load_s is None and up is not None:
         report.throughput.load_s = up.seconds  # the up step is exactly "from up to healthy"

@@ -8,11 +8,19 @@ bench's TTFT and decode rate can be checked against the scripted truth.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from harness.cli.main import main
-from harness.endpoint.throughput import MIN_DECODE_TOKENS, BenchSettings, ThroughputResult, decode_rate, run_bench
+from harness.endpoint.throughput import (
+    MIN_DECODE_TOKENS,
+    BenchSettings,
+    ThroughputResult,
+    decode_rate,
+    format_result,
+    run_bench,
+)
 from harness.errors import EndpointError
 from tests.doubles.model_server import Reply, Request, ScriptedModelServer, json_raw
 
@@ -249,3 +257,20 @@ def test_unstable_figures_are_marked_and_a_busy_one_stream_aggregate_is_called_o
     assert "58.0" in note and "170.5" in note and "2.9x" in note and "UNSTABLE" in note
     agreeing = one.model_copy(update={"aggregate_tps": 160})
     assert consistency_notes(Spread.of([171, 170]), [agreeing]) == []
+
+
+def test_gpu_figures_come_from_nvidia_smi_during_the_decode_runs(scripted, tmp_path):
+    # A stand-in executable replays nvidia-smi output we wrote (no GPU here); the sampling, the
+    # span cut to the decode runs and the J/token arithmetic are the real ones.
+    recorded = Path(__file__).resolve().parent.parent / "data" / "nvidia-smi" / "two-gpus-power-cap.csv"
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\ncat {recorded}\n")
+    fake.chmod(0o755)
+    script = Script(first_token_delay_s=0.05, inter_token_delay_s=0.02)
+    result = run_bench(scripted(script), BenchSettings(runs=2, max_tokens=41, **QUICK), nvidia_smi=str(fake))
+    gpu = result.gpu
+    assert gpu is not None and [g.index for g in gpu.gpus] == [0, 1] and gpu.samples >= 2
+    assert gpu.generated_tokens == 82 and gpu.j_per_token == pytest.approx(gpu.energy_j / 82)
+    assert gpu.gpus[0].throttle_reasons == {"sw_power_cap": 1.0}
+    assert result.vram_peak_mib == 21874 + 20310 and "sampled every" in result.vram_note
+    assert "J/token" in format_result(result) and "sw_power_cap 100%" in format_result(result)

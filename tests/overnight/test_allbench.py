@@ -65,10 +65,15 @@ PORT={free_port()}
     return path
 
 
-def _all_bench(conf: Path, results: Path, run_id: str, *extra: str, packs: str = PACK_SELECTION) -> list[str]:
+# Every server layer in its short version (the verbs' own tests cover the full ones).
+LAYERS = ("--layers", "verify-full,stress,sweep,soak", "--short-layers", "--soak-minutes", "0.15")
+
+
+def _all_bench(conf: Path, results: Path, run_id: str, *extra: str, packs: str = PACK_SELECTION,
+               layers: tuple[str, ...] = ("--layers", "none")) -> list[str]:
     return [sys.executable, "-m", "harness", "all-bench", "--config", str(conf), "--results-dir", str(results),
             "--run-id", run_id, "--packs", packs, "--evalplus-limit", str(EVALPLUS_LIMIT),
-            "--throughput-runs", "1", *extra]
+            "--throughput-runs", "1", *layers, *extra]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +82,8 @@ def finished_run(embedded_assets, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("allbench")
     conf = _conf(tmp, image, models_dir)
     results = tmp / "results"
-    done = subprocess.run(_all_bench(conf, results, "e2e"), capture_output=True, text=True, cwd=REPO_ROOT,
-                          timeout=1500, stdin=subprocess.DEVNULL)
+    done = subprocess.run(_all_bench(conf, results, "e2e", layers=LAYERS), capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=1500, stdin=subprocess.DEVNULL)
     manifest = json.loads((results / "e2e" / "manifest.json").read_text())
     return done, manifest, results, tmp
 
@@ -160,6 +165,33 @@ def test_markdown_report_carries_the_numbers_of_the_result_files(finished_run):
     assert re.search(r"\d+/\d+ = \d+\.\d% \[\d+\.\d–\d+\.\d\]", text), "HumanEval+ with a Wilson interval"
 
 
+def test_server_layers_land_in_their_result_files_and_the_report(finished_run):
+    from harness.endpoint.soak import SoakResult
+    from harness.endpoint.stress import StressResult
+    from harness.endpoint.sweep import SweepResult
+    from harness.endpoint.verify_full import VerifyFullResult
+
+    _, manifest, results, _ = finished_run
+    text = (results / "REPORT.md").read_text()
+    for profile in ("bench-two-slots", "bench-one-slot"):
+        record = next(p for p in manifest["profiles"] if p["profile"] == profile)
+        steps = {s["name"]: s for s in record["steps"]}
+        out = results / "e2e" / profile
+        for layer, model in (("verify-full", VerifyFullResult), ("stress", StressResult), ("sweep", SweepResult),
+                             ("soak", SoakResult)):
+            assert steps[layer]["status"] == "done", steps[layer]
+            model.model_validate_json((out / f"{layer}.json").read_text())
+        section = text.split(f"## {profile}")[1].split("\n## ")[0]
+        for heading in ("### Verify-full", "### Stress", "### Load sweep", "### Soak"):
+            assert heading in section, heading
+        sweep = SweepResult.model_validate_json((out / "sweep.json").read_text())
+        first = sweep.concurrency_points[0]
+        assert f"| concurrency | {first.concurrency} streams | {first.completed} / {first.errors} | " \
+               f"{first.output_tps:.1f} |" in section.replace("  ", " ").replace("  ", " ")
+        stress = StressResult.model_validate_json((out / "stress.json").read_text())
+        assert f"found in {sum(c.passed for c in stress.grid)} of {len(stress.grid)} cells" in section
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (CI installs it: scripts/provision-test-tools.sh)")
 def test_html_report_renders_in_headless_chromium(finished_run):
     _, _, results, tmp = finished_run
@@ -175,6 +207,9 @@ def test_html_report_renders_in_headless_chromium(finished_run):
         numbers = _numbers_from_results(results, profile)
         assert numbers["packs"] in dom and numbers["decode"] in dom and numbers["humaneval_plus"] in dom
     assert dom.count("<svg") >= 2 and "bench-broken" in dom
+    for profile in ("bench-two-slots", "bench-one-slot"):  # the layers' charts, drawn by the browser
+        assert f'id="sweep-{profile}"' in dom and f'id="soak-{profile}-decode"' in dom
+    assert dom.count('id="needle-grid') == 2
 
 
 def test_kill_then_resume_redoes_nothing_and_loses_nothing(embedded_assets, tmp_path):

@@ -68,7 +68,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
                             fresh_every_windows=args.fresh_every, concurrency=args.concurrency, mix=args.mix,
                             max_tokens=args.max_tokens,
                             long_prompt_tokens=args.long_prompt_tokens, timeout_s=args.timeout_s)
-    target, profile, _, _ = server_for(args)
+    target, profile, _, _ = server_for(args, _log)
     if args.mode == "fresh" and (profile is None or profile.is_api):
         raise HarnessError(f"--mode fresh needs a compose PROFILE; [{args.target}] is an API endpoint")
     server = None

@@ -76,7 +76,7 @@ def _server_state_reader(profile: Profile | None) -> Callable[[], tuple[str, lis
 def cmd_stress(args: argparse.Namespace) -> int:
     if args.save_json:
         check_output_location(args.save_json)  # before the work: a bad path costs nothing
-    target, profile, _, _ = server_for(args)
+    target, profile, _, _ = server_for(args, _log)
     settings = StressSettings(
         depths_pct=args.depths or (QUICK_DEPTHS_PCT if args.quick else [25, 50, 90]),
         fills_pct=args.fills or (QUICK_FILLS_PCT if args.quick else [25, 50, 90]),

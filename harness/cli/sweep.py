@@ -55,7 +55,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_output_location(args.save_json)  # before the measurement: a bad path costs no work
     if args.sweeps == "rate" and not args.rates:
         raise HarnessError("--sweeps rate needs --rates (the default rates come from the concurrency sweep)")
-    target, profile, _, _ = server_for(args)
+    target, profile, _, _ = server_for(args, _log)
     settings = SweepSettings(
         max_tokens=args.max_tokens, concurrency=args.concurrency, rates=args.rates, sweeps=args.sweeps,
         requests_per_point=args.requests_per_point, point_seconds=args.point_seconds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
@@ -37,7 +38,8 @@ def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float | None, str | None]:
+def server_for(args: argparse.Namespace, log: Callable[[str], None] | None = None,
+               ) -> tuple[Target, Profile | None, float | None, str | None]:
     """(target, profile, load time, load-time note); starts a compose profile's server if needed.
 
     Shared by every verb that measures a server (throughput, verify-full, stress, sweep, soak): a
@@ -61,7 +63,7 @@ def server_for(args: argparse.Namespace) -> tuple[Target, Profile | None, float 
         serving.wait(deployment)
         return target, profile, None, "not measured (server was already running; pass --load-time-s)"
     seconds = serving.up(deployment)
-    _log(f"[{profile.id}] started; left running (stop it: make down PROFILE={profile.id})")
+    (log or _log)(f"[{profile.id}] started; left running (stop it: make down PROFILE={profile.id})")
     return target, profile, seconds, "seconds from compose up to /health 200"
 
 

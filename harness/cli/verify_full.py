@@ -22,7 +22,7 @@ def _log(message: str) -> None:
 def cmd_verify_full(args: argparse.Namespace) -> int:
     if args.save_json:
         check_output_location(args.save_json)  # before any request: a bad path costs no work
-    target, profile, _load_s, _note = server_for(args)
+    target, profile, _load_s, _note = server_for(args, _log)
     label = f"[{profile.id}] at {target.display_url}" if profile else target.display_url
     with client_for(target, timeout_s=args.timeout_s) as client:
         result = run_full_checks(client, profile, log=_log)

@@ -171,7 +171,7 @@ def check_multi_turn(client: EndpointClient, model: str, name: str) -> list[Chec
     answer = ""
     for number, turn in enumerate(turns, start=1):
         messages.append({"role": "user", "content": turn})
-        outcome = client.chat(_payload(model, messages, max_tokens=12))
+        outcome = client.chat(_payload(model, messages, max_tokens=24))
         if outcome.reply is None:
             return [Check.make(title, "server", False, f"turn {number}: {_failed(outcome)}")]
         answer = outcome.reply.content

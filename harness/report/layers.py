@@ -76,7 +76,9 @@ def stress_view(path: Path) -> StressView:
 
 
 def _load(point: SweepPoint) -> str:
-    return f"{point.concurrency} streams" if point.mode == "concurrency" else f"{point.offered_rate:g} req/s"
+    if point.mode == "concurrency":
+        return f"{point.concurrency} stream{'' if point.concurrency == 1 else 's'}"
+    return f"{point.offered_rate:g} req/s"
 
 
 def sweep_view(path: Path, profile: str) -> LayerView:

@@ -69,3 +69,21 @@ def number(kind: type = int, *, low: float | None = None, high: float | None = N
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
+
+
+def number_list(kind: type = int, *, low: float | None = None, high: float | None = None,
+                above: float | None = None, what: str = "numbers"):
+    """An argparse type for a comma-separated list of ``number``s: the message names the item at fault."""
+    one = number(kind, low=low, high=high, above=above)
+
+    def parse(text: str) -> list:
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        try:
+            return [one(part) for part in parts]
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}: {exc}") from None
+
+    parse.__name__ = f"{kind.__name__} list"
+    return parse

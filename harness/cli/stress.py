@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cli.common import add_endpoint_args, client_for, number
+from harness.cli.common import add_endpoint_args, client_for, number, number_list
 from harness.cli.throughput import server_for
 from harness.endpoint.client import RetryPolicy
 from harness.endpoint.stress import (
@@ -31,17 +31,8 @@ from harness.serving import compose as serving
 from harness.serving.profiles import Profile
 from harness.serving.rigs import client_for as docker_for
 
+PERCENTS = number_list(int, low=1, high=100, what="percents")
 NO_RETRIES = RetryPolicy(max_retries=0)  # a probe must see the server's first answer, not a retried one
-
-
-def _percent_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated percents, got {text!r}") from None
-    if not values or any(not 1 <= v <= 100 for v in values):
-        raise argparse.ArgumentTypeError(f"expected percents from 1 to 100, got {text!r}")
-    return values
 
 
 def _log(message: str) -> None:
@@ -103,8 +94,8 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verbs.add_parser("stress", parents=[common], help=text, description=text)
     sub.set_defaults(func=cmd_stress)
     sub.add_argument("target", help="profile id (started if not running) or base URL (http://host:port)")
-    sub.add_argument("--depths", type=_percent_list, help="needle depths in %% of the haystack (default 25,50,90)")
-    sub.add_argument("--fills", type=_percent_list,
+    sub.add_argument("--depths", type=PERCENTS, help="needle depths in %% of the haystack (default 25,50,90)")
+    sub.add_argument("--fills", type=PERCENTS,
                      help="prompt sizes in %% of the per-slot context less --max-tokens (default 25,50,90)")
     sub.add_argument("--quick", action="store_true",
                      help=f"a 2x2 grid (depths {QUICK_DEPTHS_PCT}, fills {QUICK_FILLS_PCT}) unless given")

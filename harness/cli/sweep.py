@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.common import add_endpoint_args, client_for, number
+from harness.cli.common import add_endpoint_args, client_for, number, number_list
 from harness.cli.throughput import gpu_sampler, server_for
 from harness.endpoint.sweep import SweepSettings, format_sweep, parse_slo, run_sweep, write_sweep
 from harness.errors import HarnessError
@@ -21,26 +21,6 @@ from harness.files import check_output_location
 
 def _log(message: str) -> None:
     print(f"[sweep] {message}", file=sys.stderr, flush=True)
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not values or any(not 1 <= v <= 4096 for v in values):
-        raise argparse.ArgumentTypeError(f"expected whole numbers within 1..4096, got {text!r}")
-    return values
-
-
-def _rate_list(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated rates in req/s, got {text!r}") from None
-    if not values or any(not 0 < v <= 100_000 for v in values):
-        raise argparse.ArgumentTypeError(f"expected rates > 0 and <= 100000 req/s, got {text!r}")
-    return values
 
 
 def _slo(text: str) -> dict[str, float]:
@@ -91,9 +71,9 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
                      help="tokens per request (default 128)")
     sub.add_argument("--ignore-eos", choices=["auto", "on", "off"], default="auto",
                      help="send ignore_eos so every request decodes max_tokens (auto: when the server is llama.cpp)")
-    sub.add_argument("--concurrency", type=_int_list,
+    sub.add_argument("--concurrency", type=number_list(int, low=1, high=4096, what="stream counts"),
                      help="concurrency levels, comma-separated (default 1, 2, 4 … 2 × slots)")
-    sub.add_argument("--rates", type=_rate_list,
+    sub.add_argument("--rates", type=number_list(float, above=0, high=100_000, what="rates in req/s"),
                      help="offered rates in req/s, comma-separated (default 0.25 … 1.25 × the best req/s "
                           "of the concurrency sweep)")
     sub.add_argument("--sweeps", choices=["both", "concurrency", "rate"], default="both",

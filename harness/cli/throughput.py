@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
+from harness.cli.common import add_endpoint_args, client_for, number, number_list, resolve_target
 from harness.endpoint.target import Target
 from harness.endpoint.throughput import BenchSettings, format_result, run_bench, write_result
 from harness.errors import EndpointError
@@ -22,16 +22,6 @@ from harness.paths import COMPOSE_DIR
 from harness.serving import compose as serving
 from harness.serving.profiles import Profile, check_model_file
 from harness.serving.rigs import context_host, is_remote, needs_tunnel, nvidia_smi_on_rig
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def _log(message: str) -> None:
@@ -117,11 +107,11 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
                      help="tokens per decode run (default 128)")
     sub.add_argument("--ignore-eos", choices=["auto", "on", "off"], default="auto",
                      help="send ignore_eos so every run decodes max_tokens (auto: when the server is llama.cpp)")
-    sub.add_argument("--prompt-lengths", type=_int_list, default=[256, 1024],
+    sub.add_argument("--prompt-lengths", type=number_list(int, low=1, what="token counts"), default=[256, 1024],
                      help="prompt-processing lengths in tokens, clamped to the context (default 256,1024)")
     sub.add_argument("--prompt-runs", type=number(int, low=1, high=1000), default=3,
                      help="measured requests per prompt length (default 3)")
-    sub.add_argument("--concurrency", type=_int_list, default=[1, 2, 4],
+    sub.add_argument("--concurrency", type=number_list(int, low=1, what="stream counts"), default=[1, 2, 4],
                      help="simultaneous streams to probe, capped by the slots (default 1,2,4)")
     sub.add_argument("--slots", type=number(int, low=1, high=256),
                      help="server slots when /props cannot tell (default: profile PARALLEL)")

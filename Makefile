@@ -14,7 +14,7 @@ SLO ?=
 RUN_ID_ARG = $(if $(RUN_ID),--run-id $(RUN_ID))
 
 .PHONY: help setup provision images model sandboxes data up down wait verify verify-full stress sweep soak env profiles demo \
-        test test-unit test-slow perf perf-report lint \
+        test test-unit test-slow perf perf-sweep perf-report lint \
         all-bench report throughput diff baseline-capture baseline-check packs packs-quick packs-full \
         judge-calibrate
 
@@ -126,6 +126,9 @@ test-slow: setup ## full-dataset checks: canonical HumanEval+ (164) and MBPP+ (3
 
 perf: setup ## benchmarks printed as ratios (codegen concurrency, sanitizer bound, sandbox vs EvalPlus, agent sandbox overhead)
 	$(PY) scripts/perf.py
+
+perf-sweep: setup ## the load generator's own cost against an instant in-process server (TTFT/E2E floor, most req/s)
+	$(PY) scripts/perf_sweep.py
 
 perf-report: setup ## a 1,000-scenario HTML report: file size and Chromium load time against an empty page
 	$(PY) scripts/perf_report.py

@@ -21,6 +21,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -259,6 +260,17 @@ class EndpointClient:
             )
         except httpx.HTTPError as exc:
             raise EndpointError(f"{self.display_url}{path}: unreachable ({self._describe(exc)})") from exc
+
+    @contextmanager
+    def raw(self, path: str, *, json: Any = None, content: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout_s: float | None = None) -> Iterator[httpx.Response]:
+        """A POST streamed as it comes, for probes that must see the wire: a malformed body's answer, a
+        stream hung up mid-way. No retries, and transport failures stay httpx exceptions, because
+        telling a hang from a refusal from a dropped connection is the caller's finding."""
+        limit_s = timeout_s if timeout_s is not None else self.timeout_s
+        with self._http.stream("POST", self.base_url + path, json=json, content=content, headers=headers,
+                               timeout=httpx.Timeout(limit_s, connect=min(limit_s, self.connect_timeout_s))) as reply:
+            yield reply
 
     def probe(self) -> ServerInfo:
         """Learn the models, slots, template and health of the endpoint; cached on ``self.info``."""

@@ -283,14 +283,11 @@ class _RawAnswer:
 
 
 def _raw_post(client: EndpointClient, path: str, content: bytes, timeout_s: float) -> _RawAnswer:
-    """POST bytes as they are (malformed bodies included) through the client's connection pool.
-
-    The client has no public raw POST; its pool carries the auth headers and limits we must share.
-    """
+    """POST bytes as they are (malformed bodies included); a hang, a refusal and a drop are told apart."""
     try:
-        response = client._http.post(client.base_url + path, content=content,  # noqa: SLF001
-                                     headers={"Content-Type": "application/json"},
-                                     timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10)))
+        with client.raw(path, content=content, headers={"Content-Type": "application/json"},
+                        timeout_s=timeout_s) as response:
+            body = response.read().decode(errors="replace")
     except httpx.TimeoutException as exc:
         if isinstance(exc, httpx.ConnectTimeout):
             return _RawAnswer(None, "connect timeout", "refused")
@@ -299,7 +296,7 @@ def _raw_post(client: EndpointClient, path: str, content: bytes, timeout_s: floa
         return _RawAnswer(None, type(exc).__name__, "refused")
     except httpx.HTTPError as exc:
         return _RawAnswer(None, type(exc).__name__, "dropped")
-    return _RawAnswer(response.status_code, response.text)
+    return _RawAnswer(response.status_code, body)
 
 
 def _chat_body(model: str, content: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
@@ -560,24 +557,23 @@ def _probe_concurrent(stress: _Stress) -> list[Check]:
 def _abandon_streams(stress: _Stress, streams: int, chunks_wanted: int = 3) -> list[int]:
     """Open ``streams`` long generations, read a few content chunks of each, then hang up on all."""
     budget = max(stress.settings.max_tokens, min(stress.n_ctx - 96, 4096))
-    url = stress.client.base_url + "/v1/chat/completions"
     read: list[int] = []
     try:
-        _hang_up_after(stress, streams, chunks_wanted, budget, url, read)
+        _hang_up_after(stress, streams, chunks_wanted, budget, read)
     except httpx.HTTPError as exc:
         raise EndpointError(f"{stress.client.display_url}/v1/chat/completions: long stream broke "
                             f"({type(exc).__name__}: {exc})") from None
     return read  # every connection was closed mid-stream
 
 
-def _hang_up_after(stress: _Stress, streams: int, chunks_wanted: int, budget: int, url: str, read: list[int]) -> None:
+def _hang_up_after(stress: _Stress, streams: int, chunks_wanted: int, budget: int, read: list[int]) -> None:
     with ExitStack() as stack:
         for i in range(streams):
             body = {**_chat_body(stress.model, f"[{i} {secrets.token_hex(4)}] Write a very long story about a "
                                                "lighthouse keeper, describing every day of the year.", budget,
                                  **stress.extra), "stream": True}
-            response = stack.enter_context(stress.client._http.stream(  # noqa: SLF001 - see _raw_post
-                "POST", url, json=body, timeout=httpx.Timeout(stress.settings.timeout_s, connect=10)))
+            response = stack.enter_context(stress.client.raw("/v1/chat/completions", json=body,
+                                                             timeout_s=stress.settings.timeout_s))
             if response.status_code != 200:
                 raise EndpointError(f"{stress.client.display_url}/v1/chat/completions: long stream refused, "
                                     f"HTTP {response.status_code}: {_short(response.read().decode(errors='replace'))}")

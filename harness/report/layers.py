@@ -78,7 +78,8 @@ def stress_view(path: Path) -> StressView:
 def _load(point: SweepPoint) -> str:
     if point.mode == "concurrency":
         return f"{point.concurrency} stream{'' if point.concurrency == 1 else 's'}"
-    return f"{point.offered_rate:g} req/s"
+    drawn = f" (drawn {point.realized_rate_rps:.2f})" if point.realized_rate_rps is not None else ""
+    return f"{point.offered_rate:g} req/s{drawn}"  # a short Poisson draw can arrive well off the offered rate
 
 
 def sweep_view(path: Path, profile: str) -> LayerView:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from tabulate import tabulate
 
 from harness.endpoint.client import EndpointClient, ServerInfo
+from harness.endpoint.measured import Measured
 from harness.endpoint.spend import SpendLimitReached
 from harness.endpoint.telemetry import GpuSampler, GpuTelemetry, gpu_lines
 from harness.endpoint.throughput import DECODE_PROMPT, Spread, decode_rate, filler_text, new_salt, salted
@@ -123,16 +124,11 @@ class SoakWindow(BaseModel):
     gpu: GpuTelemetry | None = Field(default=None, description="this window's GPU figures (no series)")
 
 
-class SoakResult(BaseModel):
+class SoakResult(Measured):
     """One soak of one endpoint: settings, windows, drift, errors, restarts, GPU telemetry."""
 
     kind: Literal["soak"] = "soak"
     schema_version: Literal[1] = 1
-    created_at: str
-    endpoint: str
-    model: str
-    profile: str | None = None
-    server_kind: Literal["llama.cpp", "openai-compatible"]
     slots: int | None
     n_ctx_per_slot: int | None
     settings: SoakSettings

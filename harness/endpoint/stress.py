@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from tabulate import tabulate
 
 from harness.endpoint.client import EndpointClient, ServerInfo
+from harness.endpoint.measured import Measured
 from harness.endpoint.sse import iter_sse_events, iter_sse_lines
 from harness.endpoint.verify import Check, failure_count, format_checks
 from harness.errors import EndpointError
@@ -126,16 +127,11 @@ class NeedleCell(BaseModel):
     error: str | None = Field(default=None, description="the request failed: the failure kind and evidence")
 
 
-class StressResult(BaseModel):
+class StressResult(Measured):
     """What `stress --save-json` writes: the grid, the probes, and whether the server survived."""
 
     kind: Literal["stress"] = "stress"
     schema_version: Literal[1] = 1
-    created_at: str
-    endpoint: str = Field(description="display URL, credentials redacted")
-    model: str
-    profile: str | None = None
-    server_kind: Literal["llama.cpp", "openai-compatible"]
     settings: StressSettings
     n_ctx_per_slot: int
     n_ctx_source: str

@@ -45,6 +45,7 @@ from tabulate import tabulate
 
 from harness.endpoint.client import EndpointClient, ServerInfo
 from harness.endpoint.instant import InstantServer
+from harness.endpoint.measured import Measured
 from harness.endpoint.spend import SpendLimitReached
 from harness.endpoint.telemetry import GpuSampler, GpuTelemetry, gpu_lines
 from harness.endpoint.throughput import DECODE_PROMPT, new_salt, salted
@@ -177,16 +178,11 @@ class SweepSettings(BaseModel):
     min_rate_ratio: float = 0.9
 
 
-class SweepResult(BaseModel):
+class SweepResult(Measured):
     """One load sweep of one endpoint: settings, client overhead, every point and where it saturated."""
 
     kind: Literal["sweep"] = "sweep"
     schema_version: Literal[1] = SCHEMA_VERSION
-    created_at: str
-    endpoint: str
-    model: str
-    profile: str | None = None
-    server_kind: Literal["llama.cpp", "openai-compatible"]
     ignore_eos_sent: bool
     settings: SweepSettings
     slots: int

@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field
 from tabulate import tabulate
 
 from harness.endpoint.client import EndpointClient, StreamResult
+from harness.endpoint.measured import Measured
 from harness.endpoint.telemetry import GpuSampler, GpuTelemetry, gpu_lines
 from harness.files import write_text_atomic
 
@@ -160,16 +161,11 @@ class BenchSettings(BaseModel):
     temperature: float = 0.0
 
 
-class ThroughputResult(BaseModel):
+class ThroughputResult(Measured):
     """One bench of one endpoint: settings, every measured run and the summaries."""
 
     kind: Literal["throughput"] = "throughput"
     schema_version: Literal[1] = SCHEMA_VERSION
-    created_at: str
-    endpoint: str
-    model: str
-    profile: str | None = None
-    server_kind: Literal["llama.cpp", "openai-compatible"]
     settings: BenchSettings
     ignore_eos_sent: bool
     slots: int

@@ -280,6 +280,20 @@ class _Reaper:
         return killed
 
 
+def _start_thread(target, args):
+    """Start a daemon thread, waiting out a neighbouring job's fork bomb: threads count against the
+    container's PID cap too, and the bomb is killed when its job's deadline passes."""
+    give_up = time.monotonic() + EVALPLUS_TIMEOUT_PER_TASK_S + 10
+    while True:
+        try:
+            threading.Thread(target=target, args=args, daemon=True).start()
+            return
+        except RuntimeError:  # "can't start new thread"
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.5)
+
+
 def _run_tests(reaper, dataset, problem, solution, inputs, expected, ref_times_s, options):
     """One test set (base or plus) of one sample: (status, passed_count, failed_index, detail)."""
     limits = [max(options["min_time_limit_s"], options["gt_time_limit_factor"] * t) for t in ref_times_s]
@@ -301,7 +315,7 @@ def _run_tests(reaper, dataset, problem, solution, inputs, expected, ref_times_s
     os.close(write_fd)
     start = time.monotonic()
     try:
-        threading.Thread(target=_feed, args=(proc, job), daemon=True).start()
+        _start_thread(_feed, (proc, job))
         return _collect(read_fd, start + deadline_s, dataset, problem, inputs, expected, deadline_s)
     finally:
         reaper.finish(proc)

@@ -87,3 +87,12 @@ def number_list(kind: type = int, *, low: float | None = None, high: float | Non
 
     parse.__name__ = f"{kind.__name__} list"
     return parse
+
+
+def add_check_args(sub: argparse.ArgumentParser, result: str) -> None:
+    """The flags of the check-list verbs (verify, verify-full), then the endpoint flags."""
+    sub.add_argument("--strict", action="store_true", help="count model-capability misses as failures")
+    sub.add_argument("--timeout-s", "--timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=60,
+                     help="seconds per request, the whole request (default 60)")
+    sub.add_argument("--save-json", type=Path, help=f"write the checks as JSON here ({result})")
+    add_endpoint_args(sub)

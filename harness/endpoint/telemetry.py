@@ -312,7 +312,8 @@ class GpuSampler:
             self._thread.join(timeout=15)
 
 
-def _num(value: float | None, digits: int = 1) -> str:
+def fmt_number(value: float | None, digits: int = 1) -> str:
+    """A figure as printed, or n/a when it was not measured (never a made-up zero)."""
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
@@ -323,10 +324,11 @@ def gpu_lines(gpu: GpuTelemetry | None) -> list[str]:
     lines = []
     for g in gpu.gpus:
         throttled = ", ".join(f"{k} {v:.0%}" for k, v in g.throttle_reasons.items() if k != "gpu_idle") or "none"
-        lines.append(f"GPU {g.index} {g.name}: power {_num(g.power_w_mean)} W mean / {_num(g.power_w_max)} max, "
-                     f"SM {_num(g.sm_clock_mhz_min, 0)}–{_num(g.sm_clock_mhz_max, 0)} MHz, "
-                     f"{_num(g.temp_c_max, 0)} °C max, VRAM peak {_num(g.vram_peak_mib, 0)} MiB, "
+        lines.append(f"GPU {g.index} {g.name}: power {fmt_number(g.power_w_mean)} W mean / "
+                     f"{fmt_number(g.power_w_max)} max, "
+                     f"SM {fmt_number(g.sm_clock_mhz_min, 0)}–{fmt_number(g.sm_clock_mhz_max, 0)} MHz, "
+                     f"{fmt_number(g.temp_c_max, 0)} °C max, VRAM peak {fmt_number(g.vram_peak_mib, 0)} MiB, "
                      f"throttled: {throttled}")
-    lines.append(f"GPU energy {_num(gpu.energy_j, 0)} J, {_num(gpu.j_per_token, 3)} J/token "
+    lines.append(f"GPU energy {fmt_number(gpu.energy_j, 0)} J, {fmt_number(gpu.j_per_token, 3)} J/token "
                  f"over {gpu.generated_tokens} generated tokens")
     return lines

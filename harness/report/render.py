@@ -95,8 +95,8 @@ class _Dot:
 
 
 @dataclass
-class Scatter:
-    """The quality-versus-speed chart as the template draws it."""
+class _Frame:
+    """A chart's canvas, plot area and axis ticks in SVG units: what every chart's template draws first."""
 
     w: int
     h: int
@@ -106,6 +106,12 @@ class Scatter:
     bottom: float
     x_ticks: list[tuple[float, str]]
     y_ticks: list[tuple[float, str]]
+
+
+@dataclass
+class Scatter(_Frame):
+    """The quality-versus-speed chart as the template draws it."""
+
     points: list[_Dot]
     front: str  # SVG polyline points through the frontier, left to right
 
@@ -182,21 +188,13 @@ class _Line:
 
 
 @dataclass
-class LineChart:
+class LineChart(_Frame):
     """A layer's line chart as the template draws it."""
 
     chart_id: str
     title: str
     x_label: str
     y_label: str
-    w: int
-    h: int
-    left: float
-    top: float
-    right: float
-    bottom: float
-    x_ticks: list[tuple[float, str]]
-    y_ticks: list[tuple[float, str]]
     lines: list[_Line]
 
 
